@@ -1,0 +1,180 @@
+import {
+  COMMANDS,
+  HEADER_DEADLINE,
+  HEADER_REQUEST_ID,
+  purchaseCommandSchema,
+  QUEUES,
+  subscriptionCommandSchema,
+  type CommandName,
+  type QueueName,
+  type Reply,
+} from '@subscriptions/contracts';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import { isTransientDatabaseError } from '../db/errors';
+import type { Command, ExecuteCommand } from '../subscriptions/apply-command';
+
+export interface CommandListener {
+  /** Stops taking commands and resolves once those in hand are answered or handed back. */
+  stop(): Promise<void>;
+}
+
+/** Without a deadline header a transient failure is retried this long before the command is requeued. */
+const RETRY_WINDOW_WITHOUT_DEADLINE_MS = 30_000;
+const MAX_RETRY_DELAY_MS = 2_000;
+
+const COMMAND_BY_QUEUE = Object.fromEntries(
+  Object.entries(COMMANDS).map(([name, { queue }]) => [queue, name as CommandName]),
+) as Record<QueueName, CommandName>;
+
+/** Reads a delivery's body as the command of its queue; a reason string when it is poison. */
+export function parseCommand(queue: QueueName, content: Buffer): Command | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(content.toString('utf8'));
+  } catch {
+    return 'body is not JSON';
+  }
+  const name = COMMAND_BY_QUEUE[queue];
+  if (name === 'purchase') {
+    const result = purchaseCommandSchema.safeParse(json);
+    return result.success ? { name, body: result.data } : describe(result.error.issues);
+  }
+  const result = subscriptionCommandSchema.safeParse(json);
+  return result.success ? { name, body: result.data } : describe(result.error.issues);
+}
+
+function describe(issues: { path: PropertyKey[]; message: string }[]): string {
+  return issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
+}
+
+/**
+ * The consumer's controller: takes deliveries off the three command queues, runs each
+ * through `execute`, replies to `reply_to` and acks only after the commit.
+ * - poison (unparsable or off-schema) is answered `invalid_command` and dead-lettered;
+ * - a command past its deadline is dropped: the caller has already been told 504;
+ * - a transient database failure is retried with backoff until the deadline;
+ * - any other failure is answered `internal_error` and dead-lettered, never retried in a loop.
+ */
+export async function startCommandListener(deps: {
+  channel: Channel;
+  execute: ExecuteCommand;
+  logger: Logger;
+  now?: () => number;
+}): Promise<CommandListener> {
+  const { channel, execute, logger, now = Date.now } = deps;
+  const inFlight = new Set<Promise<void>>();
+  const consumerTags: string[] = [];
+  let stopping = false;
+
+  function settle(action: () => void, log: Logger): void {
+    try {
+      action();
+    } catch (error) {
+      // The channel died under us; the broker will redeliver what we could not ack.
+      log.warn({ err: error }, 'could not settle command: channel closed');
+    }
+  }
+
+  function reply(message: ConsumeMessage, body: Reply, log: Logger): void {
+    const { replyTo, correlationId } = message.properties;
+    if (!replyTo) return;
+    settle(
+      () =>
+        channel.publish('', String(replyTo), Buffer.from(JSON.stringify(body)), {
+          correlationId,
+          contentType: 'application/json',
+          headers: { [HEADER_REQUEST_ID]: message.properties.headers?.[HEADER_REQUEST_ID] },
+        }),
+      log,
+    );
+  }
+
+  async function executeWithRetry(
+    command: Command,
+    deadline: number,
+    log: Logger,
+  ): Promise<Reply | 'gave-up'> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await execute(command);
+      } catch (error) {
+        if (!isTransientDatabaseError(error)) throw error;
+        const delay = Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 1));
+        if (stopping || now() + delay >= deadline) return 'gave-up';
+        log.warn({ err: error, attempt, delay }, 'transient database failure, retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
+    const headers = message.properties.headers ?? {};
+    const log = logger.child({
+      request_id: headers[HEADER_REQUEST_ID],
+      command_id: message.properties.messageId,
+      queue,
+    });
+    const command = parseCommand(queue, message.content);
+    if (typeof command === 'string') {
+      log.warn({ reason: command }, 'poison command dead-lettered');
+      reply(message, { ok: false, error: { code: 'invalid_command', message: command } }, log);
+      settle(() => channel.nack(message, false, false), log);
+      return;
+    }
+
+    const deadlineHeader = Number(headers[HEADER_DEADLINE]);
+    const hasDeadline = Number.isFinite(deadlineHeader) && deadlineHeader > 0;
+    if (hasDeadline && now() > deadlineHeader) {
+      log.warn('command past its deadline dropped unapplied');
+      settle(() => channel.ack(message), log);
+      return;
+    }
+    const deadline = hasDeadline ? deadlineHeader : now() + RETRY_WINDOW_WITHOUT_DEADLINE_MS;
+
+    try {
+      const outcome = await executeWithRetry(command, deadline, log);
+      if (outcome === 'gave-up') {
+        if (hasDeadline && !stopping) {
+          log.warn('database unavailable until the deadline: command dropped unapplied');
+          settle(() => channel.ack(message), log);
+        } else {
+          log.warn('database unavailable: command handed back to the queue');
+          settle(() => channel.nack(message, false, true), log);
+        }
+        return;
+      }
+      reply(message, outcome, log);
+      settle(() => channel.ack(message), log);
+      log.info(
+        { command: command.name, outcome: outcome.ok ? 'applied' : outcome.error.code },
+        'command processed',
+      );
+    } catch (error) {
+      log.error({ err: error }, 'command failed, dead-lettered');
+      reply(
+        message,
+        { ok: false, error: { code: 'internal_error', message: 'internal error' } },
+        log,
+      );
+      settle(() => channel.nack(message, false, false), log);
+    }
+  }
+
+  for (const queue of QUEUES) {
+    const { consumerTag } = await channel.consume(queue, (message) => {
+      if (message === null) return; // cancelled by the broker: recovery builds a new channel
+      const work = handle(queue, message).finally(() => inFlight.delete(work));
+      inFlight.add(work);
+    });
+    consumerTags.push(consumerTag);
+  }
+
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.allSettled(consumerTags.map((tag) => channel.cancel(tag)));
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

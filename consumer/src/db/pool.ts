@@ -1,0 +1,32 @@
+import mysql from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
+
+export interface DatabaseOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  connectionLimit: number;
+}
+
+/** Seconds a statement may wait for a row lock: well inside any command deadline. */
+const LOCK_WAIT_TIMEOUT_SECONDS = 5;
+
+export function createDatabasePool(options: DatabaseOptions): Pool {
+  const pool = mysql.createPool({
+    ...options,
+    // DATETIME columns hold UTC; read and write them as UTC whatever the server's zone.
+    timezone: 'Z',
+    supportBigNumbers: true,
+    connectTimeout: 5_000,
+    enableKeepAlive: true,
+    charset: 'utf8mb4_unicode_ci',
+  });
+  pool.on('connection', (connection) => {
+    connection.query(
+      `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_TIMEOUT_SECONDS}`,
+    );
+  });
+  return pool;
+}

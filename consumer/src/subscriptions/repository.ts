@@ -1,0 +1,122 @@
+import type { EventType, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+
+/** Ids of the seeded `status` rows (mysql-init/001-schema.sql). */
+const STATUS_IDS: Record<SubscriptionStatus, number> = { ACTIVE: 1, CANCELED: 2 };
+
+/** Milliseconds any one statement may run before the command is treated as failed. */
+const STATEMENT_TIMEOUT_MS = 8_000;
+
+interface SubscriptionRow extends RowDataPacket {
+  id: number;
+  user_id: number;
+  status: SubscriptionStatus;
+  created_at: Date;
+  updated_at: Date | null;
+}
+
+/** The statements a command runs inside one transaction. */
+export interface SubscriptionTransaction {
+  /** Creates an ACTIVE subscription; `null` when the user does not exist. */
+  insertSubscription(userId: number, now: Date): Promise<number | null>;
+  /** Moves `from` -> `to` in one conditional statement; false when the row was not in `from`. */
+  changeStatus(
+    id: number,
+    from: SubscriptionStatus,
+    to: SubscriptionStatus,
+    now: Date,
+  ): Promise<boolean>;
+  findSubscription(id: number): Promise<Subscription | null>;
+  appendEvent(subscriptionId: number, type: EventType, now: Date): Promise<void>;
+}
+
+export interface SubscriptionRepository {
+  /** Runs `work` in one transaction: it commits when `work` resolves, rolls back when it throws. */
+  inTransaction<T>(work: (tx: SubscriptionTransaction) => Promise<T>): Promise<T>;
+}
+
+export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
+  return {
+    async inTransaction(work) {
+      const connection = await pool.getConnection();
+      let healthy = true;
+      try {
+        await connection.beginTransaction();
+        const result = await work(bindTransaction(connection));
+        await connection.commit();
+        return result;
+      } catch (error) {
+        healthy = await rollbackQuietly(connection);
+        throw error;
+      } finally {
+        // A connection whose rollback failed may be half-open: drop it rather than reuse it.
+        if (healthy) connection.release();
+        else connection.destroy();
+      }
+    },
+  };
+}
+
+async function rollbackQuietly(connection: PoolConnection): Promise<boolean> {
+  try {
+    await connection.rollback();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function bindTransaction(connection: PoolConnection): SubscriptionTransaction {
+  return {
+    async insertSubscription(userId, now) {
+      // Selecting the user inside the insert makes "does the user exist" and the insert one step.
+      const [result] = await connection.execute<ResultSetHeader>({
+        sql: `INSERT INTO subscription (user_id, status_id, created_at)
+              SELECT id, ?, ? FROM \`user\` WHERE id = ?`,
+        values: [STATUS_IDS.ACTIVE, now, userId],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      return result.affectedRows === 1 ? result.insertId : null;
+    },
+
+    async changeStatus(id, from, to, now) {
+      const [result] = await connection.execute<ResultSetHeader>({
+        sql: `UPDATE subscription SET status_id = ?, updated_at = ?, version = version + 1
+              WHERE id = ? AND status_id = ?`,
+        values: [STATUS_IDS[to], now, id, STATUS_IDS[from]],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      return result.affectedRows === 1;
+    },
+
+    async findSubscription(id) {
+      const [rows] = await connection.execute<SubscriptionRow[]>({
+        sql: `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
+              FROM subscription s JOIN status st ON st.id = s.status_id
+              WHERE s.id = ?`,
+        values: [id],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      const row = rows[0];
+      return row ? toSubscription(row) : null;
+    },
+
+    async appendEvent(subscriptionId, type, now) {
+      await connection.execute({
+        sql: 'INSERT INTO event_history (subscription_id, type, created_at) VALUES (?, ?, ?)',
+        values: [subscriptionId, type, now],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+    },
+  };
+}
+
+function toSubscription(row: SubscriptionRow): Subscription {
+  return {
+    id: Number(row.id),
+    user_id: Number(row.user_id),
+    status: row.status,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at ? row.updated_at.toISOString() : null,
+  };
+}

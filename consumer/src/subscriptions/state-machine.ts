@@ -1,0 +1,19 @@
+import type { EventType, SubscriptionStatus } from '@subscriptions/contracts';
+
+/** A purchase creates an ACTIVE subscription. */
+export const PURCHASE = { to: 'ACTIVE', event: 'SUBSCRIPTION_PURCHASED' } as const;
+
+/** Cancel only from ACTIVE, restart only from CANCELED; each applied change is one event. */
+export const STATUS_CHANGES = {
+  cancel: { from: 'ACTIVE', to: 'CANCELED', event: 'SUBSCRIPTION_CANCELED' },
+  restart: { from: 'CANCELED', to: 'ACTIVE', event: 'SUBSCRIPTION_RESTARTED' },
+} as const satisfies Record<
+  string,
+  { from: SubscriptionStatus; to: SubscriptionStatus; event: EventType }
+>;
+
+export type StatusChange = keyof typeof STATUS_CHANGES;
+
+export function canChange(change: StatusChange, current: SubscriptionStatus): boolean {
+  return STATUS_CHANGES[change].from === current;
+}

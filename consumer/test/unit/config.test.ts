@@ -1,0 +1,42 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../src/config';
+
+describe('consumer loadConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
+      MYSQL_HOST: '127.0.0.1',
+      MYSQL_PORT: 3306,
+      MYSQL_USER: 'root',
+      MYSQL_PASSWORD: '',
+      MYSQL_DATABASE: 'subscriptions',
+      CONSUMER_CONCURRENCY: 16,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ MYSQL_PORT: '' }).MYSQL_PORT).toBe(3306);
+  });
+
+  it('names every bad variable on a line of its own', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ MYSQL_PORT: 'abc', AMQP_URL: 'http://x', MYSQL_DATABASE: 'a-b' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.map((line) => line.split(':')[0]).sort()).toEqual([
+      'AMQP_URL',
+      'MYSQL_DATABASE',
+      'MYSQL_PORT',
+    ]);
+  });
+});

@@ -1,0 +1,31 @@
+/** Names of the broker objects both processes rely on (CONTRACT.md section 3). */
+export const EXCHANGE = 'SUBSCRIPTIONS';
+
+export const QUEUES = ['PURCHASED', 'CANCELED', 'RESTARTED'] as const;
+export type QueueName = (typeof QUEUES)[number];
+
+/** Routing keys follow `<EXCHANGE>_<QUEUE>`. */
+export function routingKeyFor(queue: QueueName): string {
+  return `${EXCHANGE}_${queue}`;
+}
+
+/** Where rejected, poison and expired commands are parked for an operator to inspect. */
+export const DEAD_LETTER_EXCHANGE = 'SUBSCRIPTIONS.DLX';
+export const DEAD_LETTER_QUEUE = 'SUBSCRIPTIONS.DEAD_LETTER';
+
+/**
+ * Arguments of the command queues. RabbitMQ refuses to redeclare a queue with different
+ * arguments, so these are fixed for the life of a deployment.
+ */
+export const COMMAND_QUEUE_ARGUMENTS = {
+  'x-queue-type': 'quorum',
+  'x-dead-letter-exchange': DEAD_LETTER_EXCHANGE,
+  'x-delivery-limit': 5,
+} as const;
+
+/** The broker's pseudo-queue for direct replies: no queue to declare or clean up. */
+export const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
+
+export const HEADER_REQUEST_ID = 'x-request-id';
+/** Absolute deadline of a command, epoch milliseconds; the consumer drops commands past it. */
+export const HEADER_DEADLINE = 'x-deadline';

@@ -1,0 +1,28 @@
+/** Tests run from TypeScript source through SWC; `tsc -p tsconfig.test.json` type-checks them. */
+const transform = {
+  '^.+\\.ts$': [
+    '@swc/jest',
+    { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+  ],
+};
+const moduleNameMapper = { '^@subscriptions/contracts$': '<rootDir>/contracts/src/index.ts' };
+
+const project = (displayName, testMatch) => ({
+  displayName,
+  rootDir: __dirname,
+  testMatch,
+  transform,
+  moduleNameMapper,
+  testEnvironment: 'node',
+});
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    project('unit', ['<rootDir>/*/test/unit/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts']),
+    project('integration', ['<rootDir>/*/test/integration/**/*.test.ts']),
+    project('e2e', ['<rootDir>/e2e/**/*.test.ts']),
+  ],
+  // Integration and e2e tests wait on real brokers and databases.
+  testTimeout: 30_000,
+};

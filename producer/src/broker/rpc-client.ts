@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import {
+  COMMANDS,
+  DIRECT_REPLY_QUEUE,
+  EXCHANGE,
+  HEADER_DEADLINE,
+  HEADER_REQUEST_ID,
+  replySchema,
+  routingKeyFor,
+  type CommandName,
+  type Reply,
+} from '@subscriptions/contracts';
+import type { ChannelModel, ConfirmChannel, ConsumeMessage, Message } from 'amqplib';
+import type { Logger } from 'pino';
+import { AppError } from '../errors';
+
+export interface RpcClient {
+  /** Recovery setup: builds the confirm channel and the reply consumer on a fresh connection. */
+  attach(model: ChannelModel): Promise<void>;
+  /** Publishes a command and resolves with the consumer's reply, or rejects with an AppError. */
+  call(command: CommandName, body: object, requestId: string): Promise<Reply>;
+  /** True while a channel is open to publish on. */
+  isConnected(): boolean;
+  /** Calls awaiting their reply. */
+  pendingCount(): number;
+  /** Refuses new calls and resolves once every pending call has settled. */
+  drain(): Promise<void>;
+}
+
+interface PendingCall {
+  channel: ConfirmChannel;
+  confirmed: boolean;
+  timer: NodeJS.Timeout;
+  resolve(reply: Reply): void;
+  reject(error: AppError): void;
+}
+
+/**
+ * Request/reply over RabbitMQ. Each call publishes a persistent, mandatory command on one
+ * long-lived confirm channel and waits for the reply on the direct reply-to pseudo-queue.
+ * Every pending entry leaves the map exactly once: on its reply, its deadline, an unroutable
+ * return, a negative confirm, or the loss of its channel.
+ */
+export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): RpcClient {
+  const { timeoutMs, logger } = deps;
+  const pending = new Map<string, PendingCall>();
+  let channel: ConfirmChannel | undefined;
+  let draining = false;
+  let drained: (() => void) | undefined;
+
+  function settle(correlationId: string): PendingCall | undefined {
+    const call = pending.get(correlationId);
+    if (!call) return undefined;
+    pending.delete(correlationId);
+    clearTimeout(call.timer);
+    if (draining && pending.size === 0) drained?.();
+    return call;
+  }
+
+  function onReply(message: ConsumeMessage | null): void {
+    if (message === null) return;
+    const correlationId = String(message.properties.correlationId ?? '');
+    const call = settle(correlationId);
+    if (!call) {
+      // Its caller already got a 504; the change (if any) is in the database.
+      logger.warn({ correlation_id: correlationId }, 'late or unknown reply ignored');
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(message.content.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const reply = replySchema.safeParse(parsed);
+    if (reply.success) call.resolve(reply.data);
+    else call.reject(new AppError('internal_error', 'the consumer sent a reply we cannot read'));
+  }
+
+  function onReturn(message: Message): void {
+    const call = settle(String(message.properties.correlationId ?? ''));
+    call?.reject(
+      new AppError(
+        'broker_unavailable',
+        'no queue accepts this command; is the consumer deployed?',
+      ),
+    );
+  }
+
+  function onChannelClosed(closed: ConfirmChannel): void {
+    if (channel === closed) channel = undefined;
+    for (const [correlationId, call] of pending) {
+      if (call.channel !== closed) continue;
+      settle(correlationId);
+      call.reject(
+        call.confirmed
+          ? new AppError(
+              'reply_lost',
+              'the broker accepted the command but the connection was lost before its reply; ' +
+                'its outcome is unknown',
+            )
+          : new AppError(
+              'command_not_confirmed',
+              'the broker connection was lost before it confirmed the command',
+            ),
+      );
+    }
+  }
+
+  return {
+    async attach(model) {
+      const fresh = await model.createConfirmChannel();
+      fresh.on('error', (error: Error) => logger.warn({ err: error }, 'rpc channel error'));
+      fresh.on('return', onReturn);
+      fresh.on('close', () => {
+        onChannelClosed(fresh);
+        // A channel can die alone; closing its connection lets recovery rebuild both.
+        model.close().catch(() => undefined);
+      });
+      await fresh.assertExchange(EXCHANGE, 'direct', { durable: true });
+      // Direct reply-to must be consumed (no-ack) before the first publish on this channel.
+      await fresh.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
+      channel = fresh;
+    },
+
+    call(command, body, requestId) {
+      const current = channel;
+      if (draining) {
+        return Promise.reject(new AppError('broker_unavailable', 'the service is shutting down'));
+      }
+      if (!current) {
+        return Promise.reject(
+          new AppError('broker_unavailable', 'the message broker is unreachable'),
+        );
+      }
+      const correlationId = randomUUID();
+      return new Promise<Reply>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          if (!settle(correlationId)) return;
+          reject(
+            new AppError(
+              'reply_timeout',
+              `no reply within ${timeoutMs} ms; the command may still be applied`,
+            ),
+          );
+        }, timeoutMs);
+        const call: PendingCall = { channel: current, confirmed: false, timer, resolve, reject };
+        pending.set(correlationId, call);
+        try {
+          current.publish(
+            EXCHANGE,
+            routingKeyFor(COMMANDS[command].queue),
+            Buffer.from(JSON.stringify(body)),
+            {
+              persistent: true,
+              mandatory: true,
+              contentType: 'application/json',
+              messageId: randomUUID(),
+              correlationId,
+              replyTo: DIRECT_REPLY_QUEUE,
+              expiration: String(timeoutMs),
+              timestamp: Math.floor(Date.now() / 1000),
+              headers: {
+                [HEADER_REQUEST_ID]: requestId,
+                [HEADER_DEADLINE]: Date.now() + timeoutMs,
+              },
+            },
+            (error) => {
+              if (!error) {
+                call.confirmed = true;
+                return;
+              }
+              if (!settle(correlationId)) return;
+              reject(
+                new AppError('command_not_confirmed', 'the broker did not accept the command'),
+              );
+            },
+          );
+        } catch (error) {
+          settle(correlationId);
+          logger.warn({ err: error }, 'publish failed');
+          reject(new AppError('broker_unavailable', 'the message broker is unreachable'));
+        }
+      });
+    },
+
+    isConnected: () => channel !== undefined,
+    pendingCount: () => pending.size,
+
+    drain() {
+      draining = true;
+      if (pending.size === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        drained = resolve;
+      });
+    },
+  };
+}

@@ -1,0 +1,29 @@
+/** Every way a request can fail, by stable code; `http/problem.ts` maps each to a status. */
+export const ERROR_CODES = [
+  'validation_failed',
+  'malformed_json',
+  'route_not_found',
+  'subscription_not_found',
+  'invalid_transition',
+  'payload_too_large',
+  'unsupported_media_type',
+  'user_not_found',
+  'broker_unavailable',
+  'command_not_confirmed',
+  'reply_timeout',
+  'reply_lost',
+  'internal_error',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The producer's one error type: a code, a sentence for the client, and optional extras. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}

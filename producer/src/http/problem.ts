@@ -1,0 +1,51 @@
+import type { Response } from 'express';
+import type { ErrorCode } from '../errors';
+
+/** The one table from error code to HTTP status and title. */
+export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
+  validation_failed: { status: 400, title: 'The request is not valid' },
+  malformed_json: { status: 400, title: 'The body is not valid JSON' },
+  route_not_found: { status: 404, title: 'No such route' },
+  subscription_not_found: { status: 404, title: 'No such subscription' },
+  invalid_transition: { status: 409, title: 'The subscription cannot make this change' },
+  payload_too_large: { status: 413, title: 'The body is too large' },
+  unsupported_media_type: { status: 415, title: 'The body must be JSON' },
+  user_not_found: { status: 422, title: 'No such user' },
+  broker_unavailable: { status: 503, title: 'The command was not accepted' },
+  command_not_confirmed: { status: 503, title: 'The command was not accepted' },
+  reply_timeout: { status: 504, title: 'No answer in time; the outcome is unknown' },
+  reply_lost: { status: 504, title: 'No answer in time; the outcome is unknown' },
+  internal_error: { status: 500, title: 'Internal error' },
+};
+
+/** Seconds a client should wait before retrying a 503. */
+const RETRY_AFTER_SECONDS = 2;
+
+export function problemType(code: ErrorCode): string {
+  return `urn:subscriptions:problem:${code}`;
+}
+
+/** Writes an RFC 9457 problem+json body for `code`. */
+export function sendProblem(
+  res: Response,
+  code: ErrorCode,
+  detail: string,
+  extra: Readonly<Record<string, unknown>> = {},
+): void {
+  const { status, title } = PROBLEMS[code];
+  if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(
+      JSON.stringify({
+        type: problemType(code),
+        title,
+        status,
+        detail,
+        code,
+        request_id: res.locals['requestId'],
+        ...extra,
+      }),
+    );
+}

@@ -1,0 +1,189 @@
+import { EventEmitter } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import type { ChannelModel, ConsumeMessage, Message, Options } from 'amqplib';
+import { testLogger } from '../../../test-support/logger';
+import { AppError } from '../../src/errors';
+import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
+
+/** Records publishes and lets a test play the broker: confirm, return, reply, close. */
+class FakeConfirmChannel extends EventEmitter {
+  published: {
+    routingKey: string;
+    content: Buffer;
+    options: Options.Publish;
+    confirm(error?: Error): void;
+  }[] = [];
+  private onReply: ((message: ConsumeMessage | null) => void) | undefined;
+
+  async assertExchange() {
+    return {};
+  }
+  async consume(_queue: string, onMessage: (message: ConsumeMessage | null) => void) {
+    this.onReply = onMessage;
+    return { consumerTag: 'reply' };
+  }
+  publish(
+    _exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish,
+    callback: (error: Error | null) => void,
+  ) {
+    this.published.push({
+      routingKey,
+      content,
+      options,
+      confirm: (error) => callback(error ?? null),
+    });
+    return true;
+  }
+  reply(correlationId: string, body: unknown) {
+    this.onReply?.({
+      content: Buffer.from(JSON.stringify(body)),
+      properties: { correlationId },
+    } as unknown as ConsumeMessage);
+  }
+  returnUnroutable(correlationId: string) {
+    this.emit('return', { properties: { correlationId } } as unknown as Message);
+  }
+}
+
+const subscription = {
+  id: 1,
+  user_id: 2,
+  status: 'ACTIVE',
+  created_at: '2026-01-01T00:00:00.000Z',
+  updated_at: null,
+};
+
+describe('rpc client correlation map', () => {
+  let channel: FakeConfirmChannel;
+  let rpc: RpcClient;
+  const closeModel = jest.fn(async () => undefined);
+
+  beforeEach(async () => {
+    jest.useFakeTimers();
+    channel = new FakeConfirmChannel();
+    rpc = createRpcClient({ timeoutMs: 1_000, logger: testLogger });
+    await rpc.attach({
+      createConfirmChannel: async () => channel,
+      close: closeModel,
+    } as unknown as ChannelModel);
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  function lastCorrelationId(): string {
+    return String(channel.published.at(-1)?.options.correlationId);
+  }
+
+  async function codeOf(call: Promise<unknown>): Promise<string> {
+    const error = await call.then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(AppError);
+    return (error as AppError).code;
+  }
+
+  it('publishes a persistent, mandatory command with reply-to, deadline and request id', () => {
+    void rpc.call('cancel', { subscription_id: 5 }, 'req-1');
+    const [message] = channel.published;
+    expect(message?.routingKey).toBe('SUBSCRIPTIONS_CANCELED');
+    expect(JSON.parse(String(message?.content))).toEqual({ subscription_id: 5 });
+    expect(message?.options).toMatchObject({
+      persistent: true,
+      mandatory: true,
+      contentType: 'application/json',
+      replyTo: 'amq.rabbitmq.reply-to',
+      expiration: '1000',
+      headers: { 'x-request-id': 'req-1', 'x-deadline': expect.any(Number) },
+    });
+    expect(message?.options.messageId).toEqual(expect.any(String));
+  });
+
+  it('resolves the call whose correlation id the reply carries, and forgets it', async () => {
+    const first = rpc.call('purchase', { user_id: 2 }, 'a');
+    const firstId = lastCorrelationId();
+    const second = rpc.call('purchase', { user_id: 2 }, 'b');
+    channel.reply(firstId, { ok: true, subscription });
+    await expect(first).resolves.toEqual({ ok: true, subscription });
+    expect(rpc.pendingCount()).toBe(1);
+    channel.reply(lastCorrelationId(), {
+      ok: false,
+      error: { code: 'user_not_found', message: 'x' },
+    });
+    await expect(second).resolves.toMatchObject({ ok: false });
+    expect(rpc.pendingCount()).toBe(0);
+  });
+
+  it('rejects with reply_timeout at the deadline and frees the entry', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    channel.published[0]?.confirm();
+    jest.advanceTimersByTime(1_000);
+    expect(await codeOf(call)).toBe('reply_timeout');
+    expect(rpc.pendingCount()).toBe(0);
+  });
+
+  it('ignores a reply that arrives after the deadline', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const id = lastCorrelationId();
+    jest.advanceTimersByTime(1_000);
+    expect(await codeOf(call)).toBe('reply_timeout');
+    expect(() => channel.reply(id, { ok: true, subscription })).not.toThrow();
+  });
+
+  it('rejects an unroutable command at once with broker_unavailable', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    channel.returnUnroutable(lastCorrelationId());
+    expect(await codeOf(call)).toBe('broker_unavailable');
+    expect(rpc.pendingCount()).toBe(0);
+  });
+
+  it('rejects a command the broker nacks with command_not_confirmed', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    channel.published[0]?.confirm(new Error('nack'));
+    expect(await codeOf(call)).toBe('command_not_confirmed');
+    expect(rpc.pendingCount()).toBe(0);
+  });
+
+  it('on channel loss, fails unconfirmed calls with 503 and confirmed ones as outcome unknown', async () => {
+    const unconfirmed = rpc.call('purchase', { user_id: 2 }, 'a');
+    const confirmed = rpc.call('purchase', { user_id: 2 }, 'b');
+    channel.published[1]?.confirm();
+    channel.emit('close');
+    expect(await codeOf(unconfirmed)).toBe('command_not_confirmed');
+    expect(await codeOf(confirmed)).toBe('reply_lost');
+    expect(rpc.pendingCount()).toBe(0);
+    expect(rpc.isConnected()).toBe(false);
+    expect(closeModel).toHaveBeenCalled();
+  });
+
+  it('refuses calls at once while no channel is open', async () => {
+    channel.emit('close');
+    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, 'a'))).toBe('broker_unavailable');
+  });
+
+  it('treats a reply it cannot read as an internal error', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    channel.reply(lastCorrelationId(), { ok: 'maybe' });
+    expect(await codeOf(call)).toBe('internal_error');
+  });
+
+  it('drains: refuses new calls and resolves once the pending ones settle', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    let drained = false;
+    const draining = rpc.drain().then(() => {
+      drained = true;
+    });
+    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, 'b'))).toBe('broker_unavailable');
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    channel.reply(lastCorrelationId(), { ok: true, subscription });
+    await call;
+    await draining;
+    expect(drained).toBe(true);
+  });
+});

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Makes sure the local MariaDB and RabbitMQ that the tests talk to are running, starting
+# either one if it is down. Safe to run when both are already up.
+set -euo pipefail
+
+wait_for() {
+  local what=$1 tries=$2
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "ensure-services: $what did not come up" >&2
+  return 1
+}
+
+if ! mariadb-admin --host=127.0.0.1 --user=root ping >/dev/null 2>&1; then
+  echo "ensure-services: starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  wait_for MariaDB 60 mariadb-admin --host=127.0.0.1 --user=root ping
+fi
+
+if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+  echo "ensure-services: starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_for RabbitMQ 120 rabbitmq-diagnostics -q ping
+fi
+wait_for "RabbitMQ startup" 120 rabbitmqctl -q await_startup
+
+echo "ensure-services: MariaDB and RabbitMQ are up"
