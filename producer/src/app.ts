@@ -1,8 +1,7 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { RpcClient } from './broker/rpc-client';
-import { AppError } from './errors';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { requestId } from './http/request-id';
 import { createSubscriptionsRouter } from './http/subscriptions-router';
@@ -13,20 +12,6 @@ export interface AppDeps {
   /** Whether the dependencies are reachable and the process is not shutting down. */
   isReady: () => boolean;
 }
-
-/** The largest body accepted, per CONTRACT.md. */
-const BODY_LIMIT = '16kb';
-const JSON_TYPES = ['application/json', 'application/*+json'];
-
-/** Writes must say they are JSON; anything else is refused before the body is read. */
-const requireJson: RequestHandler = (req, _res, next) => {
-  const writes = req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH';
-  if (writes && !req.is(JSON_TYPES)) {
-    next(new AppError('unsupported_media_type', 'send the body as application/json'));
-    return;
-  }
-  next();
-};
 
 /** Builds the HTTP app from its collaborators; opens nothing itself. */
 export function createApp(deps: AppDeps): Express {
@@ -53,7 +38,6 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
   });
 
-  app.use('/api', requireJson, express.json({ limit: BODY_LIMIT, type: JSON_TYPES }));
   app.use('/api/v1/subscriptions', createSubscriptionsRouter({ rpc }));
 
   app.use(notFound);

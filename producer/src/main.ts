@@ -50,8 +50,9 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exit(0);
   }
-  process.once('SIGTERM', (signal) => void shutdown(signal));
-  process.once('SIGINT', (signal) => void shutdown(signal));
+  // A second signal during shutdown is ignored: the grace period bounds how long it takes.
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+  process.on('SIGINT', (signal) => void shutdown(signal));
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,5 @@
 import type { Reply, Subscription } from '@subscriptions/contracts';
-import { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
 import { AppError } from '../errors';
 import {
@@ -8,6 +8,21 @@ import {
   subscriptionPathSchema,
 } from './schemas';
 import { parseOrThrow } from './validation';
+
+/** The largest body accepted, per CONTRACT.md. */
+const BODY_LIMIT = '16kb';
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** Writes must say they are JSON; anything else is refused before the body is read. */
+const requireJson: RequestHandler = (req, _res, next) => {
+  if (!req.is(JSON_TYPES)) {
+    next(new AppError('unsupported_media_type', 'send the body as application/json'));
+    return;
+  }
+  next();
+};
+
+const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
 
 /** The subscription, or the consumer's refusal as an AppError the error handler understands. */
 function unwrap(reply: Reply): Subscription {
@@ -30,14 +45,14 @@ export function createSubscriptionsRouter(deps: { rpc: Pick<RpcClient, 'call'> }
   const { rpc } = deps;
   const router = Router();
 
-  router.post('/', async (req, res) => {
+  router.post('/', requireJson, parseJson, async (req, res) => {
     const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');
     const reply = await rpc.call('purchase', body, res.locals['requestId']);
     const subscription = unwrap(reply);
     res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription);
   });
 
-  router.put('/:id/status', async (req, res) => {
+  router.put('/:id/status', requireJson, parseJson, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
     const body = parseOrThrow(statusChangeRequestSchema, req.body, 'body');
     const command = body.canceled ? 'cancel' : 'restart';
