@@ -30,7 +30,9 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     const { type, status } = (error ?? {}) as BodyParserError;
     switch (type) {
       case 'entity.parse.failed':
-        sendProblem(res, 'malformed_json', 'the body is not a valid JSON object');
+        sendProblem(res, 'malformed_json', 'the body is not a valid JSON object', {
+          errors: [{ in: 'body', pointer: '', detail: 'is not a valid JSON object' }],
+        });
         return;
       case 'entity.too.large':
         sendProblem(res, 'payload_too_large', 'the body is larger than 16 KiB');
