@@ -6,6 +6,16 @@ const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(5000),
   AMQP_URL: z.url({ protocol: /^amqps?$/ }).default('amqp://guest:guest@127.0.0.1:5672'),
   RPC_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
+  MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
+  MYSQL_PORT: z.coerce.number().int().min(1).max(65535).default(3306),
+  MYSQL_USER: z.string().min(1).default('root'),
+  MYSQL_PASSWORD: z.string().default(''),
+  MYSQL_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/, 'letters, digits and underscores, at most 64')
+    .default('subscriptions'),
+  /** Connections of the read-only pool behind the GET routes. */
+  READ_POOL_SIZE: z.coerce.number().int().min(1).max(256).default(8),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 

@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'command_not_confirmed',
   'reply_timeout',
   'reply_lost',
+  'database_unavailable',
   'internal_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -5,6 +5,8 @@ import { createApp } from './app';
 import { connectBroker } from './broker/connection';
 import { createRpcClient } from './broker/rpc-client';
 import { ConfigError, loadConfig } from './config';
+import { createReadPool } from './read-model/pool';
+import { createSubscriptionQueries } from './read-model/subscription-queries';
 
 /** How long a shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -21,8 +23,25 @@ async function main(): Promise<void> {
   const rpc = createRpcClient({ timeoutMs: config.RPC_TIMEOUT_MS, logger });
   const connection = await connectBroker({ url: config.AMQP_URL, logger, setup: rpc.attach });
 
+  const readPool = createReadPool({
+    host: config.MYSQL_HOST,
+    port: config.MYSQL_PORT,
+    user: config.MYSQL_USER,
+    password: config.MYSQL_PASSWORD,
+    database: config.MYSQL_DATABASE,
+    connectionLimit: config.READ_POOL_SIZE,
+  });
+  const queries = createSubscriptionQueries(readPool);
+
   let shuttingDown = false;
-  const app = createApp({ rpc, logger, isReady: () => !shuttingDown && rpc.isConnected() });
+  const isReady = async () =>
+    !shuttingDown &&
+    rpc.isConnected() &&
+    (await queries.ping().then(
+      () => true,
+      () => false,
+    ));
+  const app = createApp({ rpc, queries, logger, isReady });
   const server: Server = app.listen(config.PORT, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -47,6 +66,7 @@ async function main(): Promise<void> {
     await closed;
     clearTimeout(force);
     await connection.close();
+    await readPool.end();
     logger.info('stopped');
     process.exit(0);
   }

@@ -15,6 +15,7 @@ export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   command_not_confirmed: { status: 503, title: 'The command was not accepted' },
   reply_timeout: { status: 504, title: 'No answer in time; the outcome is unknown' },
   reply_lost: { status: 504, title: 'No answer in time; the outcome is unknown' },
+  database_unavailable: { status: 503, title: 'The database is unreachable' },
   internal_error: { status: 500, title: 'Internal error' },
 };
 

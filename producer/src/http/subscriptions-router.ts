@@ -2,7 +2,9 @@ import type { Reply, Subscription } from '@subscriptions/contracts';
 import express, { Router, type RequestHandler } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
 import { AppError } from '../errors';
+import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import {
+  listQuerySchema,
   purchaseRequestSchema,
   statusChangeRequestSchema,
   subscriptionPathSchema,
@@ -15,7 +17,9 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 
 /** Writes must say they are JSON; anything else is refused before the body is read. */
 const requireJson: RequestHandler = (req, _res, next) => {
-  if (!req.is(JSON_TYPES)) {
+  // `req.is` is false for another type and null when there is no body: a JSON request with an
+  // empty body goes on to validation (400), a request that declares no type at all is a 415.
+  if (!req.get('content-type') || req.is(JSON_TYPES) === false) {
     next(new AppError('unsupported_media_type', 'send the body as application/json'));
     return;
   }
@@ -40,10 +44,48 @@ function unwrap(reply: Reply): Subscription {
   }
 }
 
-/** The write side: each route validates, sends one command and answers with its reply. */
-export function createSubscriptionsRouter(deps: { rpc: Pick<RpcClient, 'call'> }): Router {
-  const { rpc } = deps;
+/** Page size when the client does not ask for one. */
+const DEFAULT_PAGE_SIZE = 20;
+
+function notFound(id: number): AppError {
+  return new AppError('subscription_not_found', `subscription ${id} does not exist`);
+}
+
+/**
+ * `/api/v1/subscriptions`. Writes validate, send one command and answer with its reply;
+ * reads go straight to the read model.
+ */
+export function createSubscriptionsRouter(deps: {
+  rpc: Pick<RpcClient, 'call'>;
+  queries: SubscriptionQueries;
+}): Router {
+  const { rpc, queries } = deps;
   const router = Router();
+
+  router.get('/', async (req, res) => {
+    const query = parseOrThrow(listQuerySchema, req.query, 'query');
+    const page = await queries.listSubscriptions({
+      userId: query.user_id,
+      status: query.status,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+      startingAfter: query.starting_after,
+    });
+    res.json(page);
+  });
+
+  router.get('/:id', async (req, res) => {
+    const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
+    const subscription = await queries.findSubscription(id);
+    if (!subscription) throw notFound(id);
+    res.json(subscription);
+  });
+
+  router.get('/:id/history', async (req, res) => {
+    const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
+    const events = await queries.findHistory(id);
+    if (!events) throw notFound(id);
+    res.json({ data: events });
+  });
 
   router.post('/', requireJson, parseJson, async (req, res) => {
     const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');

@@ -4,19 +4,36 @@ import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
-import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
+import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
 import { connectBroker } from '../../src/broker/connection';
 import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
+import { createReadPool } from '../../src/read-model/pool';
+import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
 
-/** The real app and RPC client on a vhost of its own. */
-async function startProducer(amqpUrl: string, timeoutMs = 5_000) {
+/** The real app, RPC client and read model on a vhost and a database of its own. */
+async function startProducer(amqpUrl: string, database: string, timeoutMs = 5_000) {
   const rpc = createRpcClient({ timeoutMs, logger: testLogger });
   const connection = await connectBroker({ url: amqpUrl, logger: testLogger, setup: rpc.attach });
   await connection.waitForConnect();
-  const app = createApp({ rpc, logger: testLogger, isReady: () => rpc.isConnected() });
-  return { app, rpc, connection };
+  const readPool = createReadPool({ ...mysqlServer, database, connectionLimit: 2 });
+  const queries = createSubscriptionQueries(readPool);
+  const app = createApp({
+    rpc,
+    queries,
+    logger: testLogger,
+    isReady: async () => rpc.isConnected(),
+  });
+  return {
+    app,
+    rpc,
+    connection,
+    async stop() {
+      await connection.close();
+      await readPool.end();
+    },
+  };
 }
 
 const problemJson = /^application\/problem\+json/;
@@ -31,12 +48,12 @@ describe('producer app over the real broker, with the real consumer', () => {
   beforeAll(async () => {
     [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
     consumer = await startInProcessConsumer({ amqpUrl: vhost.url, database: database.name });
-    producer = await startProducer(vhost.url);
+    producer = await startProducer(vhost.url, database.name);
     userId = await database.createUser();
   });
 
   afterAll(async () => {
-    await producer?.connection.close();
+    await producer?.stop();
     await consumer?.stop();
     await Promise.all([vhost?.delete(), database?.drop()]);
   });
@@ -157,19 +174,20 @@ describe('producer app over the real broker, with the real consumer', () => {
 
 describe('producer app when nothing answers', () => {
   let vhost: TestVhost;
+  let database: TestDatabase;
   let producer: Awaited<ReturnType<typeof startProducer>>;
   let rpc: RpcClient;
   let connection: RecoveringChannelModel;
 
   beforeAll(async () => {
-    vhost = await createTestVhost();
-    producer = await startProducer(vhost.url, 800);
+    [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
+    producer = await startProducer(vhost.url, database.name, 800);
     ({ rpc, connection } = producer);
   });
 
   afterAll(async () => {
-    await connection?.close();
-    await vhost?.delete();
+    await producer?.stop();
+    await Promise.all([vhost?.delete(), database?.drop()]);
   });
 
   it('with no queue bound, a command is unroutable and answers 503 at once, with Retry-After', async () => {

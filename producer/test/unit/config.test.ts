@@ -7,6 +7,12 @@ describe('producer loadConfig', () => {
       PORT: 5000,
       AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
       RPC_TIMEOUT_MS: 10_000,
+      MYSQL_HOST: '127.0.0.1',
+      MYSQL_PORT: 3306,
+      MYSQL_USER: 'root',
+      MYSQL_PASSWORD: '',
+      MYSQL_DATABASE: 'subscriptions',
+      READ_POOL_SIZE: 8,
       LOG_LEVEL: 'info',
     });
   });

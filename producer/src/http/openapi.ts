@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { createDocument, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import type { ErrorCode } from '../errors';
+import { PROBLEMS } from './problem';
+import {
+  historyResponseSchema,
+  listQuerySchema,
+  problemSchema,
+  purchaseRequestSchema,
+  statusChangeRequestSchema,
+  subscriptionPageSchema,
+  subscriptionPathSchema,
+  subscriptionResponseSchema,
+} from './schemas';
+
+/** Problem responses for `codes`, grouped by status, each naming the codes it can carry. */
+function problems(...codes: ErrorCode[]): ZodOpenApiResponsesObject {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = PROBLEMS[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, grouped]) => [
+      String(status),
+      {
+        description: grouped.map((code) => `\`${code}\`: ${PROBLEMS[code].title}`).join('; '),
+        content: { 'application/problem+json': { schema: problemSchema } },
+      },
+    ]),
+  );
+}
+
+const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+
+/** Problems any write can meet: unreadable input, or a broker that did not take or answer it. */
+const WRITE_PROBLEMS = [
+  'validation_failed',
+  'malformed_json',
+  'payload_too_large',
+  'unsupported_media_type',
+  'broker_unavailable',
+  'command_not_confirmed',
+  'reply_timeout',
+  'reply_lost',
+  'internal_error',
+] as const;
+
+const READ_PROBLEMS = ['validation_failed', 'database_unavailable', 'internal_error'] as const;
+
+const healthSchema = z.object({ status: z.string() });
+
+/** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
+export function createOpenApiDocument(): ReturnType<typeof createDocument> {
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Subscription service',
+      version: '1.0.0',
+      description:
+        'Purchase, cancel and restart subscriptions. Writes travel as commands through RabbitMQ ' +
+        'to a consumer that applies them to MySQL; reads come straight from MySQL.',
+    },
+    tags: [
+      { name: 'subscriptions', description: 'Subscriptions and their history' },
+      { name: 'operations', description: 'Health and readiness' },
+    ],
+    paths: {
+      '/api/v1/subscriptions': {
+        post: {
+          tags: ['subscriptions'],
+          operationId: 'purchaseSubscription',
+          summary: 'Purchase a subscription',
+          requestBody: { required: true, ...json(purchaseRequestSchema) },
+          responses: {
+            '201': {
+              description: 'Created, ACTIVE',
+              headers: z.object({
+                Location: z.string().describe('/api/v1/subscriptions/{id}'),
+              }),
+              ...json(subscriptionResponseSchema),
+            },
+            ...problems(...WRITE_PROBLEMS, 'user_not_found'),
+          },
+        },
+        get: {
+          tags: ['subscriptions'],
+          operationId: 'listSubscriptions',
+          summary: 'List subscriptions, in id order, a page at a time',
+          requestParams: { query: listQuerySchema },
+          responses: {
+            '200': { description: 'One page', ...json(subscriptionPageSchema) },
+            ...problems(...READ_PROBLEMS),
+          },
+        },
+      },
+      '/api/v1/subscriptions/{id}': {
+        get: {
+          tags: ['subscriptions'],
+          operationId: 'getSubscription',
+          summary: 'Get a subscription',
+          requestParams: { path: subscriptionPathSchema },
+          responses: {
+            '200': { description: 'The subscription', ...json(subscriptionResponseSchema) },
+            ...problems(...READ_PROBLEMS, 'subscription_not_found'),
+          },
+        },
+      },
+      '/api/v1/subscriptions/{id}/status': {
+        put: {
+          tags: ['subscriptions'],
+          operationId: 'changeSubscriptionStatus',
+          summary: 'Cancel (from ACTIVE) or restart (from CANCELED) a subscription',
+          requestParams: { path: subscriptionPathSchema },
+          requestBody: { required: true, ...json(statusChangeRequestSchema) },
+          responses: {
+            '200': {
+              description: 'The subscription with its new status',
+              ...json(subscriptionResponseSchema),
+            },
+            ...problems(...WRITE_PROBLEMS, 'subscription_not_found', 'invalid_transition'),
+          },
+        },
+      },
+      '/api/v1/subscriptions/{id}/history': {
+        get: {
+          tags: ['subscriptions'],
+          operationId: 'getSubscriptionHistory',
+          summary: 'Every applied change of a subscription, oldest first',
+          requestParams: { path: subscriptionPathSchema },
+          responses: {
+            '200': { description: 'The history', ...json(historyResponseSchema) },
+            ...problems(...READ_PROBLEMS, 'subscription_not_found'),
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          tags: ['operations'],
+          operationId: 'health',
+          summary: 'Liveness: 200 while the process runs',
+          responses: { '200': { description: 'Alive', ...json(healthSchema) } },
+        },
+      },
+      '/readyz': {
+        get: {
+          tags: ['operations'],
+          operationId: 'ready',
+          summary: 'Readiness: 200 when the broker and the database are reachable',
+          responses: {
+            '200': { description: 'Ready', ...json(healthSchema) },
+            '503': { description: 'Not ready, or shutting down', ...json(healthSchema) },
+          },
+        },
+      },
+    },
+  });
+}

@@ -1,0 +1,165 @@
+import type { EventType, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { AppError } from '../errors';
+
+/** Milliseconds a read may take before the request fails with 503. */
+const QUERY_TIMEOUT_MS = 5_000;
+
+export interface SubscriptionEvent {
+  id: number;
+  subscription_id: number;
+  type: EventType;
+  created_at: string;
+}
+
+export interface ListFilter {
+  userId?: number | undefined;
+  status?: SubscriptionStatus | undefined;
+  limit: number;
+  startingAfter?: number | undefined;
+}
+
+export interface SubscriptionPage {
+  data: Subscription[];
+  has_more: boolean;
+}
+
+export interface SubscriptionQueries {
+  findSubscription(id: number): Promise<Subscription | null>;
+  /** Oldest first; `null` when the subscription does not exist. */
+  findHistory(id: number): Promise<SubscriptionEvent[] | null>;
+  /** In id order, `limit` at most, after the cursor `startingAfter`. */
+  listSubscriptions(filter: ListFilter): Promise<SubscriptionPage>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+}
+
+const SELECT_SUBSCRIPTION = `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
+  FROM subscription s JOIN status st ON st.id = s.status_id`;
+
+interface SubscriptionRow extends RowDataPacket {
+  id: number;
+  user_id: number;
+  status: SubscriptionStatus;
+  created_at: Date;
+  updated_at: Date | null;
+}
+
+interface EventRow extends RowDataPacket {
+  id: number;
+  subscription_id: number;
+  type: EventType;
+  created_at: Date;
+}
+
+function toSubscription(row: SubscriptionRow): Subscription {
+  return {
+    id: Number(row.id),
+    user_id: Number(row.user_id),
+    status: row.status,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at ? row.updated_at.toISOString() : null,
+  };
+}
+
+/** Error numbers and codes of a database that is away, overloaded or too slow. */
+const UNAVAILABLE_ERRNOS = new Set([1040, 1053, 1205, 1317, 2006, 2013]);
+const UNAVAILABLE_CODES = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** A read the database could not serve right now becomes a 503; anything else stays a bug. */
+async function guarded<T>(query: () => Promise<T>): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    const { fatal, errno, code } = (error ?? {}) as {
+      fatal?: boolean;
+      errno?: number;
+      code?: string;
+    };
+    if (fatal || UNAVAILABLE_ERRNOS.has(errno ?? 0) || UNAVAILABLE_CODES.has(code ?? '')) {
+      throw new AppError('database_unavailable', 'the database is unreachable; try again shortly');
+    }
+    throw error;
+  }
+}
+
+/** The read side: plain parameterized queries against the read-only pool. */
+export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
+  return {
+    async findSubscription(id) {
+      const [rows] = await guarded(() =>
+        pool.execute<SubscriptionRow[]>({
+          sql: `${SELECT_SUBSCRIPTION} WHERE s.id = ?`,
+          values: [id],
+          timeout: QUERY_TIMEOUT_MS,
+        }),
+      );
+      const row = rows[0];
+      return row ? toSubscription(row) : null;
+    },
+
+    async findHistory(id) {
+      const [rows] = await guarded(() =>
+        pool.execute<EventRow[]>({
+          sql: `SELECT e.id, e.subscription_id, e.type, e.created_at
+              FROM subscription s LEFT JOIN event_history e ON e.subscription_id = s.id
+              WHERE s.id = ? ORDER BY e.id`,
+          values: [id],
+          timeout: QUERY_TIMEOUT_MS,
+        }),
+      );
+      if (rows.length === 0) return null;
+      return rows
+        .filter((row) => row.id !== null)
+        .map((row) => ({
+          id: Number(row.id),
+          subscription_id: Number(row.subscription_id),
+          type: row.type,
+          created_at: row.created_at.toISOString(),
+        }));
+    },
+
+    async listSubscriptions({ userId, status, limit, startingAfter }) {
+      const where: string[] = [];
+      const values: (number | string)[] = [];
+      if (userId !== undefined) {
+        where.push('s.user_id = ?');
+        values.push(userId);
+      }
+      if (status !== undefined) {
+        where.push('st.status_name = ?');
+        values.push(status);
+      }
+      if (startingAfter !== undefined) {
+        where.push('s.id > ?');
+        values.push(startingAfter);
+      }
+      // One row past the page tells whether another page exists.
+      const [rows] = await guarded(() =>
+        pool.query<SubscriptionRow[]>({
+          sql: `${SELECT_SUBSCRIPTION} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+              ORDER BY s.id LIMIT ?`,
+          values: [...values, limit + 1],
+          timeout: QUERY_TIMEOUT_MS,
+        }),
+      );
+      return {
+        data: rows.slice(0, limit).map(toSubscription),
+        has_more: rows.length > limit,
+      };
+    },
+
+    async ping() {
+      await guarded(() => pool.query({ sql: 'SELECT 1', timeout: QUERY_TIMEOUT_MS }));
+    },
+  };
+}
