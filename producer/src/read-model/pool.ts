@@ -24,7 +24,8 @@ export function createReadPool(options: ReadPoolOptions): Pool {
     charset: 'utf8mb4_unicode_ci',
   });
   pool.on('connection', (connection) => {
-    connection.query("SET SESSION time_zone = '+00:00', SESSION TRANSACTION READ ONLY");
+    connection.query("SET SESSION time_zone = '+00:00'");
+    connection.query('SET SESSION TRANSACTION READ ONLY');
   });
   return pool;
 }

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { chromium, type Browser } from 'playwright-core';
+import { createTestVhost, type TestVhost } from '../test-support/broker';
+import { createTestDatabase, type TestDatabase } from '../test-support/database';
+import { releaseAll, startProducer, type Producer } from './support/services';
+
+/** Debian's Chromium; `.ci/run` installs it. `CHROMIUM_PATH` points elsewhere if needed. */
+const CHROMIUM = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
+
+describe('the API docs page in a real browser', () => {
+  let vhost: TestVhost;
+  let database: TestDatabase;
+  let producer: Producer | undefined;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
+    producer = await startProducer({ amqpUrl: vhost.url, database: database.name });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await releaseAll([producer?.stop(), vhost?.delete(), database?.drop()]);
+  });
+
+  it('renders every endpoint of the OpenAPI document, with nothing fetched from elsewhere', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    const foreign: string[] = [];
+    const failed: string[] = [];
+    page.on('request', (req) => {
+      if (!req.url().startsWith(producer!.baseUrl)) foreign.push(req.url());
+    });
+    page.on('requestfailed', (req) => failed.push(req.url()));
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+
+    await page.goto(`${producer!.baseUrl}/api/docs`);
+    const operations = page.locator('.opblock-summary');
+    await operations.nth(6).waitFor({ timeout: 15_000 });
+
+    const listed = await page.locator('.opblock-summary-path').allInnerTexts();
+    const methods = await page.locator('.opblock-summary-method').allInnerTexts();
+    const endpoints = listed.map((path, i) => `${methods[i]} ${path.replace(/\u200b/g, '')}`);
+    expect(endpoints.sort()).toEqual(
+      [
+        'GET /api/v1/subscriptions',
+        'POST /api/v1/subscriptions',
+        'GET /api/v1/subscriptions/{id}',
+        'PUT /api/v1/subscriptions/{id}/status',
+        'GET /api/v1/subscriptions/{id}/history',
+        'GET /healthz',
+        'GET /readyz',
+      ].sort(),
+    );
+    expect(foreign).toEqual([]);
+    expect(failed).toEqual([]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
