@@ -14,6 +14,13 @@ const configSchema = z.object({
     .default('subscriptions'),
   /** How many commands one consumer works on at once; also the size of its MySQL pool. */
   CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** How long processed commands (and so Idempotency-Keys) are kept; the contract says 24 h at least. */
+  PROCESSED_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(24)
+    .max(24 * 90)
+    .default(24),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 

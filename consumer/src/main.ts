@@ -7,6 +7,7 @@ import { assertTopology } from './broker/topology';
 import { ConfigError, loadConfig } from './config';
 import { createDatabasePool } from './db/pool';
 import { createCommandExecutor } from './subscriptions/apply-command';
+import { schedulePurge } from './subscriptions/purge';
 import { createSubscriptionRepository } from './subscriptions/repository';
 
 async function main(): Promise<void> {
@@ -21,7 +22,8 @@ async function main(): Promise<void> {
     database: config.MYSQL_DATABASE,
     connectionLimit: config.CONSUMER_CONCURRENCY,
   });
-  const execute = createCommandExecutor(createSubscriptionRepository(pool));
+  const repository = createSubscriptionRepository(pool);
+  const execute = createCommandExecutor(repository);
 
   let listener: CommandListener | undefined;
   let shuttingDown = false;
@@ -43,9 +45,16 @@ async function main(): Promise<void> {
     },
   });
 
+  const purge = schedulePurge({
+    repository,
+    retentionMs: config.PROCESSED_RETENTION_HOURS * 3_600_000,
+    logger,
+  });
+
   async function shutdown(signal: string): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
+    purge.stop();
     logger.info({ signal }, 'shutting down: finishing commands in hand');
     await listener?.stop();
     await connection.close();

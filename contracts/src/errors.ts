@@ -6,6 +6,7 @@ export const REPLY_ERROR_CODES = [
   'user_not_found',
   'subscription_not_found',
   'invalid_transition',
+  'idempotency_key_reused',
   'invalid_command',
   'internal_error',
 ] as const;

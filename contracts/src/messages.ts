@@ -39,8 +39,13 @@ export const replyErrorSchema = z.object({
 });
 export type ReplyError = z.infer<typeof replyErrorSchema>;
 
+/** `replayed` is true when the reply was stored by an earlier delivery of the same command. */
 export const replySchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), subscription: subscriptionSchema }),
-  z.object({ ok: z.literal(false), error: replyErrorSchema }),
+  z.object({
+    ok: z.literal(true),
+    subscription: subscriptionSchema,
+    replayed: z.boolean().optional(),
+  }),
+  z.object({ ok: z.literal(false), error: replyErrorSchema, replayed: z.boolean().optional() }),
 ]);
 export type Reply = z.infer<typeof replySchema>;

@@ -29,3 +29,6 @@ export const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 export const HEADER_REQUEST_ID = 'x-request-id';
 /** Absolute deadline of a command, epoch milliseconds; the consumer drops commands past it. */
 export const HEADER_DEADLINE = 'x-deadline';
+/** The client's Idempotency-Key, and the scope (the caller) it belongs to. */
+export const HEADER_IDEMPOTENCY_KEY = 'x-idempotency-key';
+export const HEADER_IDEMPOTENCY_SCOPE = 'x-idempotency-scope';

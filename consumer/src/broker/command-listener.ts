@@ -1,6 +1,8 @@
 import {
   COMMANDS,
   HEADER_DEADLINE,
+  HEADER_IDEMPOTENCY_KEY,
+  HEADER_IDEMPOTENCY_SCOPE,
   HEADER_REQUEST_ID,
   purchaseCommandSchema,
   QUEUES,
@@ -12,7 +14,7 @@ import {
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { isTransientDatabaseError } from '../db/errors';
-import type { Command, ExecuteCommand } from '../subscriptions/apply-command';
+import type { Command, CommandIdentity, ExecuteCommand } from '../subscriptions/apply-command';
 
 export interface CommandListener {
   /** Stops taking commands and resolves once those in hand are answered or handed back. */
@@ -42,6 +44,21 @@ export function parseCommand(queue: QueueName, content: Buffer): Command | strin
   }
   const result = subscriptionCommandSchema.safeParse(json);
   return result.success ? { name, body: result.data } : describe(result.error.issues);
+}
+
+/** The message id and, when the client sent one, its scoped Idempotency-Key. */
+export function identityOf(message: ConsumeMessage): CommandIdentity {
+  const headers = message.properties.headers ?? {};
+  const key: unknown = headers[HEADER_IDEMPOTENCY_KEY];
+  const scope: unknown = headers[HEADER_IDEMPOTENCY_SCOPE];
+  const messageId: unknown = message.properties.messageId;
+  return {
+    messageId: typeof messageId === 'string' && messageId !== '' ? messageId : undefined,
+    idempotency:
+      typeof key === 'string' && key.length > 0 && key.length <= 255 && typeof scope === 'string'
+        ? { scope, key }
+        : undefined,
+  };
 }
 
 function describe(issues: { path: PropertyKey[]; message: string }[]): string {
@@ -92,12 +109,13 @@ export async function startCommandListener(deps: {
 
   async function executeWithRetry(
     command: Command,
+    identity: CommandIdentity,
     deadline: number,
     log: Logger,
   ): Promise<Reply | 'gave-up'> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await execute(command);
+        return await execute(command, identity);
       } catch (error) {
         if (!isTransientDatabaseError(error)) throw error;
         const delay = Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 1));
@@ -133,7 +151,7 @@ export async function startCommandListener(deps: {
     const deadline = hasDeadline ? deadlineHeader : now() + RETRY_WINDOW_WITHOUT_DEADLINE_MS;
 
     try {
-      const outcome = await executeWithRetry(command, deadline, log);
+      const outcome = await executeWithRetry(command, identityOf(message), deadline, log);
       if (outcome === 'gave-up') {
         if (hasDeadline && !stopping) {
           log.warn('database unavailable until the deadline: command dropped unapplied');
@@ -147,7 +165,11 @@ export async function startCommandListener(deps: {
       reply(message, outcome, log);
       settle(() => channel.ack(message), log);
       log.info(
-        { command: command.name, outcome: outcome.ok ? 'applied' : outcome.error.code },
+        {
+          command: command.name,
+          outcome: outcome.ok ? 'applied' : outcome.error.code,
+          replayed: outcome.replayed === true,
+        },
         'command processed',
       );
     } catch (error) {

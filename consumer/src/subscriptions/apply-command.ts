@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions/contracts';
 import type { SubscriptionRepository, SubscriptionTransaction } from './repository';
 import { PURCHASE, STATUS_CHANGES, type StatusChange } from './state-machine';
@@ -5,18 +6,85 @@ import { PURCHASE, STATUS_CHANGES, type StatusChange } from './state-machine';
 export type Command =
   { name: 'purchase'; body: PurchaseCommand } | { name: StatusChange; body: SubscriptionCommand };
 
-/** Applies one command and says what to answer. */
-export type ExecuteCommand = (command: Command) => Promise<Reply>;
+/** What makes two deliveries "the same command": the client's key, else the message id. */
+export interface CommandIdentity {
+  messageId?: string | undefined;
+  idempotency?: { scope: string; key: string } | undefined;
+}
 
-/** Each command in its own transaction: the change and its event commit together or not at all. */
+/** Applies one command and says what to answer. */
+export type ExecuteCommand = (command: Command, identity: CommandIdentity) => Promise<Reply>;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The processed-command key of a delivery, or `null` when nothing identifies it. */
+export function commandKeyOf(identity: CommandIdentity): string | null {
+  if (identity.idempotency) {
+    return sha256(`key:${identity.idempotency.scope}:${identity.idempotency.key}`);
+  }
+  return identity.messageId ? sha256(`message:${identity.messageId}`) : null;
+}
+
+/** Fingerprint of what a command asks for: a key reused for another request is refused. */
+export function requestHashOf(command: Command): string {
+  return sha256(JSON.stringify([command.name, command.body]));
+}
+
+const DUPLICATE_KEY = 1062;
+
+/**
+ * Each command in its own transaction: the change, its event and the record of the command
+ * commit together or not at all. A command seen before (a redelivery, or a retry with the same
+ * Idempotency-Key) changes nothing and gets its stored reply, marked `replayed`.
+ */
 export function createCommandExecutor(repository: SubscriptionRepository): ExecuteCommand {
-  return (command) =>
-    repository.inTransaction((tx) => {
+  async function once(command: Command, identity: CommandIdentity): Promise<Reply> {
+    const commandKey = commandKeyOf(identity);
+    const requestHash = requestHashOf(command);
+    return repository.inTransaction(async (tx) => {
+      if (commandKey) {
+        const previous = await tx.findProcessed(commandKey);
+        if (previous && previous.requestHash !== requestHash) {
+          return {
+            ok: false,
+            error: {
+              code: 'idempotency_key_reused',
+              message: 'this Idempotency-Key was used for a different request',
+            },
+          };
+        }
+        if (previous) return { ...previous.reply, replayed: true };
+      }
       const now = new Date();
-      return command.name === 'purchase'
-        ? applyPurchase(tx, command.body, now)
-        : applyStatusChange(tx, command.name, command.body, now);
+      const reply =
+        command.name === 'purchase'
+          ? await applyPurchase(tx, command.body, now)
+          : await applyStatusChange(tx, command.name, command.body, now);
+      if (commandKey) {
+        await tx.recordProcessed(
+          {
+            commandKey,
+            requestHash,
+            reply,
+            idempotencyKey: identity.idempotency?.key,
+            messageId: identity.messageId,
+          },
+          now,
+        );
+      }
+      return reply;
     });
+  }
+
+  return async (command, identity) => {
+    try {
+      return await once(command, identity);
+    } catch (error) {
+      // A twin committed the same key first; run again to find its record and replay it.
+      if ((error as { errno?: number }).errno === DUPLICATE_KEY) return once(command, identity);
+      throw error;
+    }
+  };
 }
 
 /** Purchase: a new ACTIVE subscription and its SUBSCRIPTION_PURCHASED event. */

@@ -1,4 +1,4 @@
-import type { EventType, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import type { EventType, Reply, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 
 /** Ids of the seeded `status` rows (mysql-init/001-schema.sql). */
@@ -28,11 +28,29 @@ export interface SubscriptionTransaction {
   ): Promise<boolean>;
   findSubscription(id: number): Promise<Subscription | null>;
   appendEvent(subscriptionId: number, type: EventType, now: Date): Promise<void>;
+  /** The stored outcome of a command seen before, or `null`. */
+  findProcessed(commandKey: string): Promise<ProcessedCommand | null>;
+  /** Records a command's outcome; a concurrent twin makes this fail with a duplicate key. */
+  recordProcessed(
+    record: ProcessedCommand & {
+      idempotencyKey?: string | undefined;
+      messageId?: string | undefined;
+    },
+    now: Date,
+  ): Promise<void>;
+}
+
+export interface ProcessedCommand {
+  commandKey: string;
+  requestHash: string;
+  reply: Reply;
 }
 
 export interface SubscriptionRepository {
   /** Runs `work` in one transaction: it commits when `work` resolves, rolls back when it throws. */
   inTransaction<T>(work: (tx: SubscriptionTransaction) => Promise<T>): Promise<T>;
+  /** Deletes up to `limit` processed-command records older than `before`; returns how many. */
+  purgeProcessedBefore(before: Date, limit: number): Promise<number>;
 }
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
@@ -54,7 +72,21 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
         else connection.destroy();
       }
     },
+
+    async purgeProcessedBefore(before, limit) {
+      const [result] = await pool.query<ResultSetHeader>({
+        sql: 'DELETE FROM processed_command WHERE created_at < ? LIMIT ?',
+        values: [before, limit],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      return result.affectedRows;
+    },
   };
+}
+
+interface ProcessedRow extends RowDataPacket {
+  request_hash: string;
+  reply: string;
 }
 
 async function rollbackQuietly(connection: PoolConnection): Promise<boolean> {
@@ -105,6 +137,34 @@ function bindTransaction(connection: PoolConnection): SubscriptionTransaction {
       await connection.execute({
         sql: 'INSERT INTO event_history (subscription_id, type, created_at) VALUES (?, ?, ?)',
         values: [subscriptionId, type, now],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+    },
+
+    async findProcessed(commandKey) {
+      const [rows] = await connection.execute<ProcessedRow[]>({
+        sql: 'SELECT request_hash, reply FROM processed_command WHERE command_key = ?',
+        values: [commandKey],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      const row = rows[0];
+      if (!row) return null;
+      return { commandKey, requestHash: row.request_hash, reply: JSON.parse(row.reply) as Reply };
+    },
+
+    async recordProcessed(record, now) {
+      await connection.execute({
+        sql: `INSERT INTO processed_command
+                (command_key, request_hash, idempotency_key, message_id, reply, created_at)
+              VALUES (?, ?, ?, ?, ?, ?)`,
+        values: [
+          record.commandKey,
+          record.requestHash,
+          record.idempotencyKey ?? null,
+          record.messageId ?? null,
+          JSON.stringify(record.reply),
+          now,
+        ],
         timeout: STATEMENT_TIMEOUT_MS,
       });
     },

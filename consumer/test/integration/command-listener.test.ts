@@ -38,7 +38,16 @@ class CommandClient {
     this.waiting.delete(id);
   }
 
-  publish(queue: QueueName, body: unknown, options: { deadline?: number; raw?: Buffer } = {}) {
+  publish(
+    queue: QueueName,
+    body: unknown,
+    options: {
+      deadline?: number;
+      raw?: Buffer;
+      messageId?: string;
+      idempotency?: { scope: string; key: string };
+    } = {},
+  ) {
     const correlationId = randomUUID();
     const reply = new Promise<Reply>((resolve) => this.waiting.set(correlationId, resolve));
     this.channel.publish(
@@ -48,12 +57,16 @@ class CommandClient {
       {
         persistent: true,
         correlationId,
-        messageId: randomUUID(),
+        messageId: options.messageId ?? randomUUID(),
         replyTo: DIRECT_REPLY_QUEUE,
         contentType: 'application/json',
         headers: {
           'x-request-id': `test-${correlationId}`,
           'x-deadline': options.deadline ?? Date.now() + 10_000,
+          ...(options.idempotency && {
+            'x-idempotency-key': options.idempotency.key,
+            'x-idempotency-scope': options.idempotency.scope,
+          }),
         },
       },
     );
@@ -196,6 +209,77 @@ describe('consumer against the real broker and database', () => {
       message = await client.channel.get(DEAD_LETTER_QUEUE, { noAck: true });
     }
     expect(dead).toEqual(['{not json', JSON.stringify({ subscription_id: '1; DROP TABLE user' })]);
+  });
+
+  async function countSubscriptions(): Promise<number> {
+    const [[row]] = await database.pool.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM subscription WHERE user_id = ?',
+      [userId],
+    );
+    return Number(row?.['n']);
+  }
+
+  it('a redelivered command (same message id) replays its reply and changes nothing', async () => {
+    const before = await countSubscriptions();
+    const messageId = randomUUID();
+    const first = await client.publish('PURCHASED', { user_id: userId }, { messageId });
+    const again = await client.publish('PURCHASED', { user_id: userId }, { messageId });
+    expect(first.ok && first.replayed).toBeFalsy();
+    expect(again).toEqual({ ...first, replayed: true });
+    expect(await countSubscriptions()).toBe(before + 1);
+  });
+
+  it('a status change replayed by its Idempotency-Key writes no second event', async () => {
+    const id = await purchase();
+    const idempotency = { scope: 'user-a', key: randomUUID() };
+    const first = await client.publish('CANCELED', { subscription_id: id }, { idempotency });
+    const retry = await client.publish('CANCELED', { subscription_id: id }, { idempotency });
+    expect(first).toMatchObject({ ok: true, subscription: { status: 'CANCELED' } });
+    expect(retry).toEqual({ ...first, replayed: true });
+    expect(await eventsOf(id)).toEqual(['SUBSCRIPTION_PURCHASED', 'SUBSCRIPTION_CANCELED']);
+  });
+
+  it('the same Idempotency-Key in another scope is another request', async () => {
+    const key = randomUUID();
+    const mine = await client.publish(
+      'PURCHASED',
+      { user_id: userId },
+      {
+        idempotency: { scope: 'user-a', key },
+      },
+    );
+    const theirs = await client.publish(
+      'PURCHASED',
+      { user_id: userId },
+      {
+        idempotency: { scope: 'user-b', key },
+      },
+    );
+    expect(mine.ok && theirs.ok && mine.subscription.id !== theirs.subscription.id).toBe(true);
+    expect(theirs.replayed).toBeUndefined();
+  });
+
+  it('an Idempotency-Key reused for a different request is refused and writes nothing', async () => {
+    const idempotency = { scope: 'user-a', key: randomUUID() };
+    await client.publish('PURCHASED', { user_id: userId }, { idempotency });
+    const before = await countSubscriptions();
+    const reused = await client.publish('PURCHASED', { user_id: 987_654_321 }, { idempotency });
+    expect(reused).toMatchObject({ ok: false, error: { code: 'idempotency_key_reused' } });
+    expect(await countSubscriptions()).toBe(before);
+  });
+
+  it('twins with one Idempotency-Key delivered at once apply once; the other replays', async () => {
+    const before = await countSubscriptions();
+    const idempotency = { scope: 'user-a', key: randomUUID() };
+    const replies = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        client.publish('PURCHASED', { user_id: userId }, { idempotency }),
+      ),
+    );
+    const ids = new Set(replies.map((reply) => (reply.ok ? reply.subscription.id : 0)));
+    expect(ids.size).toBe(1);
+    expect(replies.filter((reply) => reply.replayed === true)).toHaveLength(3);
+    expect(await countSubscriptions()).toBe(before + 1);
   });
 
   it('a command past its deadline is dropped unapplied', async () => {

@@ -11,6 +11,7 @@ describe('consumer loadConfig', () => {
       MYSQL_PASSWORD: '',
       MYSQL_DATABASE: 'subscriptions',
       CONSUMER_CONCURRENCY: 16,
+      PROCESSED_RETENTION_HOURS: 24,
       LOG_LEVEL: 'info',
     });
   });

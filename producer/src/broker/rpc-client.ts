@@ -4,6 +4,8 @@ import {
   DIRECT_REPLY_QUEUE,
   EXCHANGE,
   HEADER_DEADLINE,
+  HEADER_IDEMPOTENCY_KEY,
+  HEADER_IDEMPOTENCY_SCOPE,
   HEADER_REQUEST_ID,
   replySchema,
   routingKeyFor,
@@ -18,13 +20,19 @@ export interface RpcClient {
   /** Recovery setup: builds the confirm channel and the reply consumer on a fresh connection. */
   attach(model: ChannelModel): Promise<void>;
   /** Publishes a command and resolves with the consumer's reply, or rejects with an AppError. */
-  call(command: CommandName, body: object, requestId: string): Promise<Reply>;
+  call(command: CommandName, body: object, options: CallOptions): Promise<Reply>;
   /** True while a channel is open to publish on. */
   isConnected(): boolean;
   /** Calls awaiting their reply. */
   pendingCount(): number;
   /** Refuses new calls and resolves once every pending call has settled. */
   drain(): Promise<void>;
+}
+
+export interface CallOptions {
+  requestId: string;
+  /** The client's Idempotency-Key and the caller it is scoped to. */
+  idempotency?: { scope: string; key: string } | undefined;
 }
 
 interface PendingCall {
@@ -41,10 +49,19 @@ interface PendingCall {
  * Every pending entry leaves the map exactly once: on its reply, its deadline, an unroutable
  * return, a negative confirm, or the loss of its channel.
  */
-export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): RpcClient {
-  const { timeoutMs, logger } = deps;
+export function createRpcClient(deps: {
+  timeoutMs: number;
+  logger: Logger;
+  /** Calls allowed to wait at once; past it a call is refused (503) rather than queued. */
+  maxPending?: number;
+}): RpcClient {
+  const { timeoutMs, logger, maxPending = 10_000 } = deps;
   const pending = new Map<string, PendingCall>();
   let channel: ConfirmChannel | undefined;
+  // The socket's buffer is full (publish returned false) or the broker raised a resource alarm:
+  // refuse new commands instead of piling them up in memory.
+  let saturated = false;
+  let blocked = false;
   let draining = false;
   let drained: (() => void) | undefined;
 
@@ -112,6 +129,17 @@ export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): Rp
       const fresh = await model.createConfirmChannel();
       fresh.on('error', (error: Error) => logger.warn({ err: error }, 'rpc channel error'));
       fresh.on('return', onReturn);
+      fresh.on('drain', () => {
+        saturated = false;
+      });
+      model.on('blocked', (reason: string) => {
+        blocked = true;
+        logger.warn({ reason }, 'broker blocked publishing');
+      });
+      model.on('unblocked', () => {
+        blocked = false;
+        logger.info('broker unblocked publishing');
+      });
       fresh.on('close', () => {
         onChannelClosed(fresh);
         // A channel can die alone; closing its connection lets recovery rebuild both.
@@ -120,10 +148,12 @@ export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): Rp
       await fresh.assertExchange(EXCHANGE, 'direct', { durable: true });
       // Direct reply-to must be consumed (no-ack) before the first publish on this channel.
       await fresh.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
+      saturated = false;
+      blocked = false;
       channel = fresh;
     },
 
-    call(command, body, requestId) {
+    call(command, body, { requestId, idempotency }) {
       const current = channel;
       if (draining) {
         return Promise.reject(new AppError('broker_unavailable', 'the service is shutting down'));
@@ -131,6 +161,16 @@ export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): Rp
       if (!current) {
         return Promise.reject(
           new AppError('broker_unavailable', 'the message broker is unreachable'),
+        );
+      }
+      if (blocked) {
+        return Promise.reject(
+          new AppError('broker_unavailable', 'the broker is refusing commands (resource alarm)'),
+        );
+      }
+      if (saturated || pending.size >= maxPending) {
+        return Promise.reject(
+          new AppError('overloaded', 'too many commands are waiting for the broker; retry shortly'),
         );
       }
       const correlationId = randomUUID();
@@ -147,7 +187,7 @@ export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): Rp
         const call: PendingCall = { channel: current, confirmed: false, timer, resolve, reject };
         pending.set(correlationId, call);
         try {
-          current.publish(
+          const accepted = current.publish(
             EXCHANGE,
             routingKeyFor(COMMANDS[command].queue),
             Buffer.from(JSON.stringify(body)),
@@ -163,6 +203,10 @@ export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): Rp
               headers: {
                 [HEADER_REQUEST_ID]: requestId,
                 [HEADER_DEADLINE]: Date.now() + timeoutMs,
+                ...(idempotency && {
+                  [HEADER_IDEMPOTENCY_KEY]: idempotency.key,
+                  [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,
+                }),
               },
             },
             (error) => {
@@ -176,6 +220,7 @@ export function createRpcClient(deps: { timeoutMs: number; logger: Logger }): Rp
               );
             },
           );
+          if (!accepted) saturated = true;
         } catch (error) {
           settle(correlationId);
           logger.warn({ err: error }, 'publish failed');

@@ -43,12 +43,34 @@ const WRITE_PROBLEMS = [
   'command_not_confirmed',
   'reply_timeout',
   'reply_lost',
+  'idempotency_key_in_flight',
+  'idempotency_key_reused',
+  'overloaded',
   'internal_error',
 ] as const;
 
 const READ_PROBLEMS = ['validation_failed', 'database_unavailable', 'internal_error'] as const;
 
 const healthSchema = z.object({ status: z.string() });
+
+const idempotencyHeaders = z.object({
+  'Idempotency-Key': z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe(
+      'Makes a retry safe: a repeat of a completed request replays its status and body ' +
+        '(with Idempotent-Replayed: true) instead of applying it again. Kept at least 24 h.',
+    ),
+});
+
+const replayedHeaders = z.object({
+  'Idempotent-Replayed': z
+    .literal('true')
+    .optional()
+    .describe('Present when the answer is the stored answer of an earlier identical request'),
+});
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
 export function createOpenApiDocument(): ReturnType<typeof createDocument> {
@@ -71,11 +93,12 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           tags: ['subscriptions'],
           operationId: 'purchaseSubscription',
           summary: 'Purchase a subscription',
+          requestParams: { header: idempotencyHeaders },
           requestBody: { required: true, ...json(purchaseRequestSchema) },
           responses: {
             '201': {
               description: 'Created, ACTIVE',
-              headers: z.object({
+              headers: replayedHeaders.extend({
                 Location: z.string().describe('/api/v1/subscriptions/{id}'),
               }),
               ...json(subscriptionResponseSchema),
@@ -111,10 +134,11 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           tags: ['subscriptions'],
           operationId: 'changeSubscriptionStatus',
           summary: 'Cancel (from ACTIVE) or restart (from CANCELED) a subscription',
-          requestParams: { path: subscriptionPathSchema },
+          requestParams: { path: subscriptionPathSchema, header: idempotencyHeaders },
           requestBody: { required: true, ...json(statusChangeRequestSchema) },
           responses: {
             '200': {
+              headers: replayedHeaders,
               description: 'The subscription with its new status',
               ...json(subscriptionResponseSchema),
             },

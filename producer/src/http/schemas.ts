@@ -103,7 +103,7 @@ export const problemSchema = z
     errors: z
       .array(
         z.object({
-          in: z.enum(['body', 'path', 'query']),
+          in: z.enum(['body', 'path', 'query', 'header']),
           pointer: z.string().describe('RFC 6901 pointer into that part of the request'),
           detail: z.string(),
         }),

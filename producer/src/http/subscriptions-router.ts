@@ -1,8 +1,9 @@
-import type { Reply, Subscription } from '@subscriptions/contracts';
-import express, { Router, type RequestHandler } from 'express';
+import type { CommandName, Reply, Subscription } from '@subscriptions/contracts';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
 import { AppError } from '../errors';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
+import { createInFlightKeys, readIdempotencyKey } from './idempotency';
 import {
   listQuerySchema,
   purchaseRequestSchema,
@@ -38,6 +39,8 @@ function unwrap(reply: Reply): Subscription {
       throw new AppError(code, message);
     case 'invalid_transition':
       throw new AppError(code, message, { current_status });
+    case 'idempotency_key_reused':
+      throw new AppError(code, message);
     case 'invalid_command':
     case 'internal_error':
       throw new AppError('internal_error', 'the command could not be applied');
@@ -61,6 +64,34 @@ export function createSubscriptionsRouter(deps: {
 }): Router {
   const { rpc, queries } = deps;
   const router = Router();
+  const inFlight = createInFlightKeys();
+
+  /**
+   * Sends one command and returns the reply. With an Idempotency-Key, a repeat of a request
+   * still in flight here is a 409, and a reply the consumer replayed is flagged to the client.
+   */
+  async function send(req: Request, res: Response, command: CommandName, body: object) {
+    const key = readIdempotencyKey(req);
+    // Keys are scoped per caller; until callers authenticate, all share one scope.
+    const idempotency = key === undefined ? undefined : { scope: 'anonymous', key };
+    const release = idempotency ? inFlight.claim(`${idempotency.scope}\n${idempotency.key}`) : null;
+    if (idempotency && !release) {
+      throw new AppError(
+        'idempotency_key_in_flight',
+        'a request with this Idempotency-Key is still being processed; retry when it completes',
+      );
+    }
+    try {
+      const reply = await rpc.call(command, body, {
+        requestId: res.locals['requestId'],
+        idempotency,
+      });
+      if (reply.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      return unwrap(reply);
+    } finally {
+      release?.();
+    }
+  }
 
   router.get('/', async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query, 'query');
@@ -89,8 +120,7 @@ export function createSubscriptionsRouter(deps: {
 
   router.post('/', requireJson, parseJson, async (req, res) => {
     const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');
-    const reply = await rpc.call('purchase', body, res.locals['requestId']);
-    const subscription = unwrap(reply);
+    const subscription = await send(req, res, 'purchase', body);
     res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription);
   });
 
@@ -98,8 +128,7 @@ export function createSubscriptionsRouter(deps: {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
     const body = parseOrThrow(statusChangeRequestSchema, req.body, 'body');
     const command = body.canceled ? 'cancel' : 'restart';
-    const reply = await rpc.call(command, { subscription_id: id }, res.locals['requestId']);
-    res.status(200).json(unwrap(reply));
+    res.status(200).json(await send(req, res, command, { subscription_id: id }));
   });
 
   return router;

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { AppError } from '../errors';
 
-export type ValidationSource = 'body' | 'path' | 'query';
+export type ValidationSource = 'body' | 'path' | 'query' | 'header';
 
 interface FieldError {
   in: ValidationSource;

@@ -160,6 +160,63 @@ describe('producer app over the real broker, with the real consumer', () => {
     expect(after?.['n']).toBe(before?.['n']);
   });
 
+  describe('Idempotency-Key', () => {
+    const purchaseWithKey = (key: string, body: object = { user_id: userId }) =>
+      request(producer.app).post('/api/v1/subscriptions').set('Idempotency-Key', key).send(body);
+
+    it('a repeat of a completed request replays its status and body, marked replayed', async () => {
+      const key = `k-${Date.now()}-a`;
+      const first = await purchaseWithKey(key).expect(201);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      const again = await purchaseWithKey(key).expect(201);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body).toEqual(first.body);
+      expect(again.headers['location']).toBe(first.headers['location']);
+      const [[row]] = await database.pool.query<RowDataPacket[]>(
+        'SELECT COUNT(*) AS n FROM event_history WHERE subscription_id = ?',
+        [first.body.id],
+      );
+      expect(row?.['n']).toBe(1);
+    });
+
+    it('a refusal is replayed too, with the same status', async () => {
+      const key = `k-${Date.now()}-b`;
+      const { body: created } = await purchaseWithKey(`${key}-setup`);
+      const restart = () =>
+        request(producer.app)
+          .put(`/api/v1/subscriptions/${created.id}/status`)
+          .set('Idempotency-Key', key)
+          .send({ restarted: true });
+      await restart().expect(409);
+      const again = await restart().expect(409);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body.current_status).toBe('ACTIVE');
+    });
+
+    it('the same key with a different request answers 422 and writes nothing', async () => {
+      const key = `k-${Date.now()}-c`;
+      await purchaseWithKey(key).expect(201);
+      const other = await purchaseWithKey(key, { user_id: 999_999_998 }).expect(422);
+      expect(other.body.code).toBe('idempotency_key_reused');
+    });
+
+    it('a repeat while the first is still in flight answers 409', async () => {
+      const key = `k-${Date.now()}-d`;
+      const [a, b] = await Promise.all([purchaseWithKey(key), purchaseWithKey(key)]);
+      expect([a.status, b.status].sort()).toEqual([201, 409]);
+      const conflict = a.status === 409 ? a : b;
+      expect(conflict.body.code).toBe('idempotency_key_in_flight');
+    });
+
+    it('a key that is empty or longer than 255 characters answers 400', async () => {
+      const long = await purchaseWithKey('x'.repeat(256)).expect(400);
+      expect(long.body.errors).toEqual([
+        { in: 'header', pointer: '/Idempotency-Key', detail: expect.any(String) },
+      ]);
+      await purchaseWithKey('').expect(400);
+    });
+  });
+
   it('an unknown route answers 404 problem+json', async () => {
     const res = await request(producer.app).delete('/api/v1/subscriptions/1').expect(404);
     expect(res.body.code).toBe('route_not_found');

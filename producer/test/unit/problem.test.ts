@@ -10,6 +10,10 @@ describe('error code to HTTP status table', () => {
     ['route_not_found', 404],
     ['subscription_not_found', 404],
     ['invalid_transition', 409],
+    ['idempotency_key_in_flight', 409],
+    ['idempotency_key_reused', 422],
+    ['overloaded', 503],
+    ['database_unavailable', 503],
     ['payload_too_large', 413],
     ['unsupported_media_type', 415],
     ['user_not_found', 422],
@@ -32,6 +36,7 @@ describe('error code to HTTP status table', () => {
       'user_not_found',
       'subscription_not_found',
       'invalid_transition',
+      'idempotency_key_reused',
       'internal_error',
     ]);
   });

@@ -7,6 +7,8 @@ import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
 
 /** Records publishes and lets a test play the broker: confirm, return, reply, close. */
 class FakeConfirmChannel extends EventEmitter {
+  /** What `publish` answers: false means the socket buffer is full. */
+  writable = true;
   published: {
     routingKey: string;
     content: Buffer;
@@ -35,7 +37,7 @@ class FakeConfirmChannel extends EventEmitter {
       options,
       confirm: (error) => callback(error ?? null),
     });
-    return true;
+    return this.writable;
   }
   reply(correlationId: string, body: unknown) {
     this.onReply?.({
@@ -48,6 +50,11 @@ class FakeConfirmChannel extends EventEmitter {
   }
 }
 
+/** Starts a call whose outcome the test does not look at. */
+function ignore(call: Promise<unknown>): void {
+  call.catch(() => undefined);
+}
+
 const subscription = {
   id: 1,
   user_id: 2,
@@ -58,17 +65,19 @@ const subscription = {
 
 describe('rpc client correlation map', () => {
   let channel: FakeConfirmChannel;
+  let model: EventEmitter;
   let rpc: RpcClient;
   const closeModel = jest.fn(async () => undefined);
 
   beforeEach(async () => {
     jest.useFakeTimers();
     channel = new FakeConfirmChannel();
-    rpc = createRpcClient({ timeoutMs: 1_000, logger: testLogger });
-    await rpc.attach({
+    rpc = createRpcClient({ timeoutMs: 1_000, logger: testLogger, maxPending: 3 });
+    model = Object.assign(new EventEmitter(), {
       createConfirmChannel: async () => channel,
       close: closeModel,
-    } as unknown as ChannelModel);
+    });
+    await rpc.attach(model as unknown as ChannelModel);
   });
 
   afterEach(() => {
@@ -88,8 +97,25 @@ describe('rpc client correlation map', () => {
     return (error as AppError).code;
   }
 
+  it('carries the Idempotency-Key and its scope in the headers when given', () => {
+    ignore(
+      rpc.call(
+        'purchase',
+        { user_id: 1 },
+        {
+          requestId: 'r',
+          idempotency: { scope: 'user-7', key: 'k-1' },
+        },
+      ),
+    );
+    expect(channel.published[0]?.options.headers).toMatchObject({
+      'x-idempotency-key': 'k-1',
+      'x-idempotency-scope': 'user-7',
+    });
+  });
+
   it('publishes a persistent, mandatory command with reply-to, deadline and request id', () => {
-    void rpc.call('cancel', { subscription_id: 5 }, 'req-1');
+    ignore(rpc.call('cancel', { subscription_id: 5 }, { requestId: 'req-1' }));
     const [message] = channel.published;
     expect(message?.routingKey).toBe('SUBSCRIPTIONS_CANCELED');
     expect(JSON.parse(String(message?.content))).toEqual({ subscription_id: 5 });
@@ -105,9 +131,9 @@ describe('rpc client correlation map', () => {
   });
 
   it('resolves the call whose correlation id the reply carries, and forgets it', async () => {
-    const first = rpc.call('purchase', { user_id: 2 }, 'a');
+    const first = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     const firstId = lastCorrelationId();
-    const second = rpc.call('purchase', { user_id: 2 }, 'b');
+    const second = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
     channel.reply(firstId, { ok: true, subscription });
     await expect(first).resolves.toEqual({ ok: true, subscription });
     expect(rpc.pendingCount()).toBe(1);
@@ -120,7 +146,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('rejects with reply_timeout at the deadline and frees the entry', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     channel.published[0]?.confirm();
     jest.advanceTimersByTime(1_000);
     expect(await codeOf(call)).toBe('reply_timeout');
@@ -128,7 +154,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('ignores a reply that arrives after the deadline', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     const id = lastCorrelationId();
     jest.advanceTimersByTime(1_000);
     expect(await codeOf(call)).toBe('reply_timeout');
@@ -136,22 +162,22 @@ describe('rpc client correlation map', () => {
   });
 
   it('rejects an unroutable command at once with broker_unavailable', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     channel.returnUnroutable(lastCorrelationId());
     expect(await codeOf(call)).toBe('broker_unavailable');
     expect(rpc.pendingCount()).toBe(0);
   });
 
   it('rejects a command the broker nacks with command_not_confirmed', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     channel.published[0]?.confirm(new Error('nack'));
     expect(await codeOf(call)).toBe('command_not_confirmed');
     expect(rpc.pendingCount()).toBe(0);
   });
 
   it('on channel loss, fails unconfirmed calls with 503 and confirmed ones as outcome unknown', async () => {
-    const unconfirmed = rpc.call('purchase', { user_id: 2 }, 'a');
-    const confirmed = rpc.call('purchase', { user_id: 2 }, 'b');
+    const unconfirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const confirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
     channel.published[1]?.confirm();
     channel.emit('close');
     expect(await codeOf(unconfirmed)).toBe('command_not_confirmed');
@@ -163,22 +189,61 @@ describe('rpc client correlation map', () => {
 
   it('refuses calls at once while no channel is open', async () => {
     channel.emit('close');
-    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, 'a'))).toBe('broker_unavailable');
+    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'a' }))).toBe(
+      'broker_unavailable',
+    );
+  });
+
+  it('refuses a call with overloaded once maxPending calls are waiting', async () => {
+    for (let i = 0; i < 3; i += 1)
+      ignore(rpc.call('purchase', { user_id: i + 1 }, { requestId: 'a' }));
+    expect(await codeOf(rpc.call('purchase', { user_id: 9 }, { requestId: 'b' }))).toBe(
+      'overloaded',
+    );
+    expect(channel.published).toHaveLength(3);
+    jest.advanceTimersByTime(1_000);
+    expect(rpc.pendingCount()).toBe(0);
+  });
+
+  it('refuses calls while the socket buffer is full, until it drains', async () => {
+    channel.writable = false;
+    ignore(rpc.call('purchase', { user_id: 1 }, { requestId: 'a' }));
+    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'b' }))).toBe(
+      'overloaded',
+    );
+    channel.emit('drain');
+    channel.writable = true;
+    ignore(rpc.call('purchase', { user_id: 3 }, { requestId: 'c' }));
+    expect(channel.published).toHaveLength(2);
+    jest.advanceTimersByTime(1_000);
+  });
+
+  it('refuses calls while the broker blocks publishing, until it unblocks', async () => {
+    model.emit('blocked', 'low on memory');
+    expect(await codeOf(rpc.call('purchase', { user_id: 1 }, { requestId: 'a' }))).toBe(
+      'broker_unavailable',
+    );
+    model.emit('unblocked');
+    ignore(rpc.call('purchase', { user_id: 1 }, { requestId: 'b' }));
+    expect(channel.published).toHaveLength(1);
+    jest.advanceTimersByTime(1_000);
   });
 
   it('treats a reply it cannot read as an internal error', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     channel.reply(lastCorrelationId(), { ok: 'maybe' });
     expect(await codeOf(call)).toBe('internal_error');
   });
 
   it('drains: refuses new calls and resolves once the pending ones settle', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, 'a');
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     let drained = false;
     const draining = rpc.drain().then(() => {
       drained = true;
     });
-    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, 'b'))).toBe('broker_unavailable');
+    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'b' }))).toBe(
+      'broker_unavailable',
+    );
     await Promise.resolve();
     expect(drained).toBe(false);
     channel.reply(lastCorrelationId(), { ok: true, subscription });
