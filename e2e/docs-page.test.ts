@@ -48,7 +48,7 @@ describe('the API docs page in a real browser', () => {
 
     await page.goto(`${producer!.baseUrl}/api/docs`);
     const operations = page.locator('.opblock-summary');
-    await operations.nth(6).waitFor({ timeout: 15_000 });
+    await operations.nth(7).waitFor({ timeout: 15_000 });
 
     const listed = await page.locator('.opblock-summary-path').allInnerTexts();
     const methods = await page.locator('.opblock-summary-method').allInnerTexts();
@@ -61,6 +61,7 @@ describe('the API docs page in a real browser', () => {
         'PUT /api/v1/subscriptions/{id}/status',
         'GET /api/v1/subscriptions/{id}/history',
         'GET /healthz',
+        'GET /metrics',
         'GET /readyz',
       ].sort(),
     );

@@ -5,12 +5,14 @@ import {
 } from '../consumer/src/broker/command-listener';
 import { assertTopology } from '../consumer/src/broker/topology';
 import { createDatabasePool } from '../consumer/src/db/pool';
+import { type ConsumerMetrics, createConsumerMetrics } from '../consumer/src/metrics';
 import { createCommandExecutor } from '../consumer/src/subscriptions/apply-command';
 import { createSubscriptionRepository } from '../consumer/src/subscriptions/repository';
 import { mysqlServer } from './database';
 import { testLogger } from './logger';
 
 export interface InProcessConsumer {
+  metrics: ConsumerMetrics;
   stop(): Promise<void>;
 }
 
@@ -30,12 +32,15 @@ export async function startInProcessConsumer(options: {
   const channel = await connection.createChannel();
   await channel.prefetch(concurrency);
   await assertTopology(channel);
+  const metrics = createConsumerMetrics();
   const listener: CommandListener = await startCommandListener({
     channel,
     execute: createCommandExecutor(createSubscriptionRepository(pool)),
     logger: testLogger,
+    metrics,
   });
   return {
+    metrics,
     async stop() {
       await listener.stop();
       await connection.close();

@@ -21,6 +21,8 @@ const configSchema = z.object({
     .min(24)
     .max(24 * 90)
     .default(24),
+  /** Port of /metrics, /healthz and /readyz; `0` picks a free one (logged as "metrics listening"). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 

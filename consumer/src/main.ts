@@ -6,6 +6,8 @@ import { connectBroker } from './broker/connection';
 import { assertTopology } from './broker/topology';
 import { ConfigError, loadConfig } from './config';
 import { createDatabasePool } from './db/pool';
+import { createConsumerMetrics } from './metrics';
+import { startOpsServer } from './ops-server';
 import { createCommandExecutor } from './subscriptions/apply-command';
 import { schedulePurge } from './subscriptions/purge';
 import { createSubscriptionRepository } from './subscriptions/repository';
@@ -24,8 +26,10 @@ async function main(): Promise<void> {
   });
   const repository = createSubscriptionRepository(pool);
   const execute = createCommandExecutor(repository);
+  const metrics = createConsumerMetrics();
 
   let listener: CommandListener | undefined;
+  let consuming = false;
   let shuttingDown = false;
   const connection = await connectBroker({
     url: config.AMQP_URL,
@@ -40,9 +44,26 @@ async function main(): Promise<void> {
       });
       await channel.prefetch(config.CONSUMER_CONCURRENCY);
       await assertTopology(channel);
-      listener = await startCommandListener({ channel, execute, logger });
+      listener = await startCommandListener({ channel, execute, logger, metrics });
+      consuming = true;
       logger.info({ concurrency: config.CONSUMER_CONCURRENCY }, 'consuming commands');
     },
+  });
+
+  connection.on('disconnect', () => {
+    consuming = false;
+  });
+  const opsServer = await startOpsServer({
+    port: config.METRICS_PORT,
+    registry: metrics.registry,
+    logger,
+    isReady: async () =>
+      !shuttingDown &&
+      consuming &&
+      (await pool.query('SELECT 1').then(
+        () => true,
+        () => false,
+      )),
   });
 
   const purge = schedulePurge({
@@ -59,6 +80,7 @@ async function main(): Promise<void> {
     await listener?.stop();
     await connection.close();
     await pool.end();
+    await new Promise((resolve) => opsServer.close(resolve));
     logger.info('stopped');
     process.exit(0);
   }

@@ -28,7 +28,8 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-interface Exit {
+/** How a service ended. */
+export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
@@ -44,10 +45,17 @@ interface Waiter {
 export interface ServiceProcess {
   readonly name: ServiceName;
   readonly pid: number;
-  /** Resolves with the first line (already printed or still to come) whose `msg` is `message`. */
-  waitForMessage(message: string, timeoutMs?: number): Promise<LogLine>;
+  /**
+   * Resolves with the first line (already printed or still to come) whose `msg` is `message`;
+   * with `since`, only lines from that index of `logLines()` on count.
+   */
+  waitForMessage(message: string, timeoutMs?: number, since?: number): Promise<LogLine>;
   /** Everything the service printed so far, stdout and stderr interleaved. */
   output(): string;
+  /** The lines printed so far, parsed; its length marks "from now on" for `waitForMessage`. */
+  logLines(): readonly LogLine[];
+  /** Resolves with the exit once the process is gone, however it ended. */
+  waitForExit(): Promise<Exit>;
   /** SIGTERM, then waits for the exit; rejects when the exit is not clean. Safe to call twice. */
   stop(): Promise<void>;
   /** SIGKILL, as a crash would; resolves once the process is gone. */
@@ -125,9 +133,13 @@ function spawnService(name: ServiceName, settings: Record<string, string>): Serv
   follow(child.stdout, 'stdout');
   follow(child.stderr, 'stderr');
 
-  function waitForMessage(message: string, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> {
+  function waitForMessage(
+    message: string,
+    timeoutMs = START_TIMEOUT_MS,
+    since = 0,
+  ): Promise<LogLine> {
     const matches = (line: LogLine): boolean => line.msg === message;
-    const seen = lines.find(matches);
+    const seen = lines.slice(since).find(matches);
     if (seen) return Promise.resolve(seen);
     if (exit) {
       return Promise.reject(failure(`${name} exited (${describeExit(exit)}) before "${message}"`));
@@ -176,7 +188,16 @@ function spawnService(name: ServiceName, settings: Record<string, string>): Serv
     await exited;
   }
 
-  return { name, pid, waitForMessage, output: () => text.join('\n'), stop, kill };
+  return {
+    name,
+    pid,
+    waitForMessage,
+    output: () => text.join('\n'),
+    logLines: () => lines,
+    waitForExit: () => exited,
+    stop,
+    kill,
+  };
 }
 
 function parseLine(raw: string): LogLine {
@@ -218,32 +239,44 @@ async function started<T extends ServiceProcess>(service: T, ready: Promise<unkn
   }
 }
 
-/** Starts `node consumer/dist/main.js` and resolves once it consumes the command queues. */
+/**
+ * Starts `node consumer/dist/main.js` and resolves once it consumes the command queues. `env`
+ * adds or overrides settings (`MYSQL_PORT` of a proxy, `CONSUMER_CONCURRENCY`, ...).
+ */
 export async function startConsumer(options: {
   amqpUrl: string;
   database: string;
+  env?: Record<string, string>;
 }): Promise<ServiceProcess> {
-  const consumer = spawnService('consumer', baseSettings(options.amqpUrl, options.database));
+  const consumer = spawnService('consumer', {
+    ...baseSettings(options.amqpUrl, options.database),
+    // A free port each, so several consumers can run side by side.
+    METRICS_PORT: '0',
+    ...options.env,
+  });
   return started(consumer, consumer.waitForMessage('consuming commands'));
 }
 
 /**
  * Starts `node producer/dist/main.js` on a free port and resolves once it listens and, unless
- * `awaitBroker` is false, once its RPC channel to the broker is open.
+ * `awaitBroker` is false, once its RPC channel to the broker is open. `env` adds or overrides
+ * settings.
  */
 export async function startProducer(options: {
   amqpUrl: string;
   database?: string;
   rpcTimeoutMs?: number;
   awaitBroker?: boolean;
+  env?: Record<string, string>;
 }): Promise<Producer> {
-  const { amqpUrl, database, rpcTimeoutMs, awaitBroker = true } = options;
+  const { amqpUrl, database, rpcTimeoutMs, awaitBroker = true, env } = options;
   const producer = spawnService('producer', {
     ...baseSettings(amqpUrl, database),
     PORT: '0',
     ...(rpcTimeoutMs === undefined ? {} : { RPC_TIMEOUT_MS: String(rpcTimeoutMs) }),
     // These tests call the API without tokens.
     AUTH_DISABLED: 'true',
+    ...env,
   });
   const ready = (async () => {
     const listening = await producer.waitForMessage('listening');

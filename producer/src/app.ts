@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { RpcClient } from './broker/rpc-client';
@@ -6,23 +6,44 @@ import { createDocsRouter } from './http/docs-router';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { requestId } from './http/request-id';
 import { createSubscriptionsRouter } from './http/subscriptions-router';
+import type { ProducerMetrics } from './metrics';
 import type { SubscriptionQueries } from './read-model/subscription-queries';
 
 export interface AppDeps {
   rpc: Pick<RpcClient, 'call'>;
   queries: SubscriptionQueries;
   logger: Logger;
+  metrics: ProducerMetrics;
   /** Whether the broker and the database are reachable and the process is not shutting down. */
   isReady: () => Promise<boolean>;
 }
 
+/**
+ * Times every request under its route template (`/api/v1/subscriptions/:id`), never its raw
+ * path, so ids do not explode the label set. Routers name their routes in `res.locals.route`
+ * (an error answered after leaving a router no longer knows its route otherwise).
+ */
+function measure(metrics: ProducerMetrics): RequestHandler {
+  return (req, res, next) => {
+    const stop = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      const route =
+        res.locals['route'] ??
+        (req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched');
+      stop({ method: req.method, route, status_code: String(res.statusCode) });
+    });
+    next();
+  };
+}
+
 /** Builds the HTTP app from its collaborators; opens nothing itself. */
 export function createApp(deps: AppDeps): Express {
-  const { rpc, queries, logger, isReady } = deps;
+  const { rpc, queries, logger, metrics, isReady } = deps;
   const app = express();
   app.disable('x-powered-by');
 
   app.use(requestId);
+  app.use(measure(metrics));
   app.use(
     pinoHttp({
       logger,
@@ -41,8 +62,12 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
   });
 
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
   app.use('/api', createDocsRouter());
-  app.use('/api/v1/subscriptions', createSubscriptionsRouter({ rpc, queries }));
+  app.use('/api/v1/subscriptions', createSubscriptionsRouter({ rpc, queries, metrics }));
 
   app.use(notFound);
   app.use(createErrorHandler(logger));

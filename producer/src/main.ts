@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import dotenv from 'dotenv';
-import pino from 'pino';
 import { createApp } from './app';
 import { connectBroker } from './broker/connection';
 import { createRpcClient } from './broker/rpc-client';
 import { ConfigError, loadConfig } from './config';
+import { createLogger } from './logger';
+import { createProducerMetrics } from './metrics';
 import { createReadPool } from './read-model/pool';
 import { createSubscriptionQueries } from './read-model/subscription-queries';
 
@@ -14,11 +15,7 @@ const SHUTDOWN_GRACE_MS = 15_000;
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  const logger = pino({
-    level: config.LOG_LEVEL,
-    base: { service: 'producer' },
-    redact: ['req.headers.authorization', 'req.headers.cookie'],
-  });
+  const logger = createLogger(config.LOG_LEVEL);
 
   const rpc = createRpcClient({ timeoutMs: config.RPC_TIMEOUT_MS, logger });
   const connection = await connectBroker({ url: config.AMQP_URL, logger, setup: rpc.attach });
@@ -41,7 +38,8 @@ async function main(): Promise<void> {
       () => true,
       () => false,
     ));
-  const app = createApp({ rpc, queries, logger, isReady });
+  const metrics = createProducerMetrics({ pendingCalls: () => rpc.pendingCount() });
+  const app = createApp({ rpc, queries, logger, metrics, isReady });
   const server: Server = app.listen(config.PORT, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;

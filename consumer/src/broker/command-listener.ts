@@ -14,6 +14,7 @@ import {
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { isTransientDatabaseError } from '../db/errors';
+import type { ListenerMetrics } from '../metrics';
 import type { Command, CommandIdentity, ExecuteCommand } from '../subscriptions/apply-command';
 
 export interface CommandListener {
@@ -24,6 +25,13 @@ export interface CommandListener {
 /** Without a deadline header a transient failure is retried this long before the command is requeued. */
 const RETRY_WINDOW_WITHOUT_DEADLINE_MS = 30_000;
 const MAX_RETRY_DELAY_MS = 2_000;
+
+const NO_METRICS: ListenerMetrics = {
+  processed: () => undefined,
+  deadLettered: () => undefined,
+  expired: () => undefined,
+  retried: () => undefined,
+};
 
 const COMMAND_BY_QUEUE = Object.fromEntries(
   Object.entries(COMMANDS).map(([name, { queue }]) => [queue, name as CommandName]),
@@ -77,9 +85,10 @@ export async function startCommandListener(deps: {
   channel: Channel;
   execute: ExecuteCommand;
   logger: Logger;
+  metrics?: ListenerMetrics;
   now?: () => number;
 }): Promise<CommandListener> {
-  const { channel, execute, logger, now = Date.now } = deps;
+  const { channel, execute, logger, metrics = NO_METRICS, now = Date.now } = deps;
   const inFlight = new Set<Promise<void>>();
   const consumerTags: string[] = [];
   let stopping = false;
@@ -120,6 +129,7 @@ export async function startCommandListener(deps: {
         if (!isTransientDatabaseError(error)) throw error;
         const delay = Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 1));
         if (stopping || now() + delay >= deadline) return 'gave-up';
+        metrics.retried(command.name);
         log.warn({ err: error, attempt, delay }, 'transient database failure, retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -136,6 +146,7 @@ export async function startCommandListener(deps: {
     const command = parseCommand(queue, message.content);
     if (typeof command === 'string') {
       log.warn({ reason: command }, 'poison command dead-lettered');
+      metrics.deadLettered(queue, 'poison');
       reply(message, { ok: false, error: { code: 'invalid_command', message: command } }, log);
       settle(() => channel.nack(message, false, false), log);
       return;
@@ -145,16 +156,19 @@ export async function startCommandListener(deps: {
     const hasDeadline = Number.isFinite(deadlineHeader) && deadlineHeader > 0;
     if (hasDeadline && now() > deadlineHeader) {
       log.warn('command past its deadline dropped unapplied');
+      metrics.expired(queue);
       settle(() => channel.ack(message), log);
       return;
     }
     const deadline = hasDeadline ? deadlineHeader : now() + RETRY_WINDOW_WITHOUT_DEADLINE_MS;
+    const started = now();
 
     try {
       const outcome = await executeWithRetry(command, identityOf(message), deadline, log);
       if (outcome === 'gave-up') {
         if (hasDeadline && !stopping) {
           log.warn('database unavailable until the deadline: command dropped unapplied');
+          metrics.expired(queue);
           settle(() => channel.ack(message), log);
         } else {
           log.warn('database unavailable: command handed back to the queue');
@@ -164,6 +178,8 @@ export async function startCommandListener(deps: {
       }
       reply(message, outcome, log);
       settle(() => channel.ack(message), log);
+      const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
+      metrics.processed(command.name, result, (now() - started) / 1000);
       log.info(
         {
           command: command.name,
@@ -174,6 +190,7 @@ export async function startCommandListener(deps: {
       );
     } catch (error) {
       log.error({ err: error }, 'command failed, dead-lettered');
+      metrics.deadLettered(queue, 'error');
       reply(
         message,
         { ok: false, error: { code: 'internal_error', message: 'internal error' } },

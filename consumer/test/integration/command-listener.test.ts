@@ -13,6 +13,9 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
+import { testLogger } from '../../../test-support/logger';
+import { createConsumerMetrics } from '../../src/metrics';
+import { startOpsServer } from '../../src/ops-server';
 
 /** A client that talks to the consumer the way the producer does: publish, await the reply. */
 class CommandClient {
@@ -282,6 +285,18 @@ describe('consumer against the real broker and database', () => {
     expect(await countSubscriptions()).toBe(before + 1);
   });
 
+  it('counts what it did in its metrics: applied, replayed, refused, dead-lettered', async () => {
+    const text = await consumer.metrics.registry.metrics();
+    expect(text).toMatch(/commands_processed_total\{command="purchase",outcome="applied"\} [1-9]/);
+    expect(text).toMatch(/commands_processed_total\{command="purchase",outcome="replayed"\} [1-9]/);
+    expect(text).toMatch(
+      /commands_processed_total\{command="cancel",outcome="invalid_transition"\} [1-9]/,
+    );
+    expect(text).toMatch(/commands_dead_lettered_total\{queue="PURCHASED",reason="poison"\} 1/);
+    expect(text).toMatch(/commands_dead_lettered_total\{queue="CANCELED",reason="poison"\} 1/);
+    expect(text).toMatch(/command_duration_seconds_count\{command="purchase"\} [1-9]/);
+  });
+
   it('a command past its deadline is dropped unapplied', async () => {
     const [[before]] = await database.pool.query<RowDataPacket[]>(
       'SELECT COUNT(*) AS n FROM subscription',
@@ -296,5 +311,35 @@ describe('consumer against the real broker and database', () => {
       'SELECT COUNT(*) AS n FROM subscription',
     );
     expect(Number(after?.['n'])).toBe(Number(before?.['n']) + 1);
+  });
+});
+
+describe('consumer ops server', () => {
+  it('serves /metrics, /healthz and /readyz, and says not ready when its check fails', async () => {
+    const metrics = createConsumerMetrics();
+    metrics.processed('purchase', 'applied', 0.01);
+    let ready = true;
+    const server = await startOpsServer({
+      port: 0,
+      registry: metrics.registry,
+      logger: testLogger,
+      isReady: async () => ready,
+    });
+    try {
+      const address = server.address();
+      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const scrape = await fetch(`${base}/metrics`);
+      expect(scrape.status).toBe(200);
+      expect(await scrape.text()).toMatch(
+        /commands_processed_total\{command="purchase",outcome="applied"\} 1/,
+      );
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      ready = false;
+      expect((await fetch(`${base}/readyz`)).status).toBe(503);
+      expect((await fetch(`${base}/nope`)).status).toBe(404);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -12,6 +12,7 @@ describe('consumer loadConfig', () => {
       MYSQL_DATABASE: 'subscriptions',
       CONSUMER_CONCURRENCY: 16,
       PROCESSED_RETENTION_HOURS: 24,
+      METRICS_PORT: 9464,
       LOG_LEVEL: 'info',
     });
   });

@@ -166,6 +166,19 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           responses: { '200': { description: 'Alive', ...json(healthSchema) } },
         },
       },
+      '/metrics': {
+        get: {
+          tags: ['operations'],
+          operationId: 'metrics',
+          summary: 'Prometheus metrics: HTTP and RPC latency, outcomes, pending calls',
+          responses: {
+            '200': {
+              description: 'Prometheus text exposition format',
+              content: { 'text/plain': { schema: z.string() } },
+            },
+          },
+        },
+      },
       '/readyz': {
         get: {
           tags: ['operations'],

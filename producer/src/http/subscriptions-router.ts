@@ -2,6 +2,7 @@ import type { CommandName, Reply, Subscription } from '@subscriptions/contracts'
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
 import { AppError } from '../errors';
+import type { ProducerMetrics } from '../metrics';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
 import {
@@ -28,6 +29,13 @@ const requireJson: RequestHandler = (req, _res, next) => {
 };
 
 const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
+
+/** Names the matched route for metrics and logs, e.g. `/api/v1/subscriptions/:id/status`. */
+const nameRoute: RequestHandler = (req, res, next) => {
+  const path = String(req.route?.path ?? '');
+  res.locals['route'] = `${req.baseUrl}${path === '/' ? '' : path}`;
+  next();
+};
 
 /** The subscription, or the consumer's refusal as an AppError the error handler understands. */
 function unwrap(reply: Reply): Subscription {
@@ -61,8 +69,9 @@ function notFound(id: number): AppError {
 export function createSubscriptionsRouter(deps: {
   rpc: Pick<RpcClient, 'call'>;
   queries: SubscriptionQueries;
+  metrics: ProducerMetrics;
 }): Router {
-  const { rpc, queries } = deps;
+  const { rpc, queries, metrics } = deps;
   const router = Router();
   const inFlight = createInFlightKeys();
 
@@ -81,19 +90,29 @@ export function createSubscriptionsRouter(deps: {
         'a request with this Idempotency-Key is still being processed; retry when it completes',
       );
     }
+    const stop = metrics.rpcDuration.startTimer({ command });
+    let outcome: string | undefined;
     try {
       const reply = await rpc.call(command, body, {
         requestId: res.locals['requestId'],
         idempotency,
       });
-      if (reply.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      outcome = reply.ok ? 'ok' : reply.error.code;
+      if (reply.replayed) {
+        metrics.idempotentReplays.inc({ command });
+        res.setHeader('Idempotent-Replayed', 'true');
+      }
       return unwrap(reply);
+    } catch (error) {
+      outcome ??= error instanceof AppError ? error.code : 'internal_error';
+      throw error;
     } finally {
+      stop({ outcome });
       release?.();
     }
   }
 
-  router.get('/', async (req, res) => {
+  router.get('/', nameRoute, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query, 'query');
     const page = await queries.listSubscriptions({
       userId: query.user_id,
@@ -104,27 +123,27 @@ export function createSubscriptionsRouter(deps: {
     res.json(page);
   });
 
-  router.get('/:id', async (req, res) => {
+  router.get('/:id', nameRoute, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
     const subscription = await queries.findSubscription(id);
     if (!subscription) throw notFound(id);
     res.json(subscription);
   });
 
-  router.get('/:id/history', async (req, res) => {
+  router.get('/:id/history', nameRoute, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
     const events = await queries.findHistory(id);
     if (!events) throw notFound(id);
     res.json({ data: events });
   });
 
-  router.post('/', requireJson, parseJson, async (req, res) => {
+  router.post('/', nameRoute, requireJson, parseJson, async (req, res) => {
     const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');
     const subscription = await send(req, res, 'purchase', body);
     res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription);
   });
 
-  router.put('/:id/status', requireJson, parseJson, async (req, res) => {
+  router.put('/:id/status', nameRoute, requireJson, parseJson, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
     const body = parseOrThrow(statusChangeRequestSchema, req.body, 'body');
     const command = body.canceled ? 'cancel' : 'restart';

@@ -7,6 +7,7 @@ import { startInProcessConsumer, type InProcessConsumer } from '../../../test-su
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
+import { createProducerMetrics } from '../../src/metrics';
 import { connectBroker } from '../../src/broker/connection';
 import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
 import { createReadPool } from '../../src/read-model/pool';
@@ -23,6 +24,7 @@ async function startProducer(amqpUrl: string, database: string, timeoutMs = 5_00
     rpc,
     queries,
     logger: testLogger,
+    metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
     isReady: async () => rpc.isConnected(),
   });
   return {
@@ -221,6 +223,21 @@ describe('producer app over the real broker, with the real consumer', () => {
     const res = await request(producer.app).delete('/api/v1/subscriptions/1').expect(404);
     expect(res.body.code).toBe('route_not_found');
     expect(res.headers['content-type']).toMatch(problemJson);
+  });
+
+  it('/metrics exposes request latency by route template and RPC outcomes', async () => {
+    await request(producer.app).post('/api/v1/subscriptions').send({ user_id: userId }).expect(201);
+    const res = await request(producer.app).get('/metrics').expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.text).toMatch(
+      /http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/subscriptions",status_code="201"\} [1-9]/,
+    );
+    expect(res.text).toMatch(
+      /http_request_duration_seconds_count\{method="PUT",route="\/api\/v1\/subscriptions\/:id\/status",status_code="409"\} [1-9]/,
+    );
+    expect(res.text).toMatch(/rpc_duration_seconds_count\{command="purchase",outcome="ok"\} [1-9]/);
+    expect(res.text).toMatch(/rpc_pending_calls 0/);
+    expect(res.text).toMatch(/process_resident_memory_bytes/);
   });
 
   it('/healthz and /readyz answer 200 while connected', async () => {

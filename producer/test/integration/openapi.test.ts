@@ -8,6 +8,7 @@ import { startInProcessConsumer, type InProcessConsumer } from '../../../test-su
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
+import { createProducerMetrics } from '../../src/metrics';
 import { connectBroker } from '../../src/broker/connection';
 import { createRpcClient } from '../../src/broker/rpc-client';
 import { createReadPool } from '../../src/read-model/pool';
@@ -35,6 +36,7 @@ describe('the OpenAPI document', () => {
     const connection = await connectBroker({
       url: vhost.url,
       logger: testLogger,
+      metrics: createProducerMetrics({ pendingCalls: () => 0 }),
       setup: rpc.attach,
     });
     await connection.waitForConnect();
@@ -47,6 +49,7 @@ describe('the OpenAPI document', () => {
       rpc,
       queries: createSubscriptionQueries(readPool),
       logger: testLogger,
+      metrics: createProducerMetrics({ pendingCalls: () => 0 }),
       isReady: async () => true,
     });
     close = async () => {
@@ -100,6 +103,7 @@ describe('the OpenAPI document', () => {
       '/api/v1/subscriptions/{id}/history',
       '/api/v1/subscriptions/{id}/status',
       '/healthz',
+      '/metrics',
       '/readyz',
     ]);
     expect(Object.keys(document.paths['/api/v1/subscriptions'] ?? {}).sort()).toEqual([

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
+import { createProducerMetrics } from '../../src/metrics';
 import type { RpcClient } from '../../src/broker/rpc-client';
 import { createReadPool } from '../../src/read-model/pool';
 import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
@@ -43,6 +44,7 @@ describe('read side against the real database', () => {
       rpc: noCommands,
       queries: createSubscriptionQueries(readPool),
       logger: testLogger,
+      metrics: createProducerMetrics({ pendingCalls: () => 0 }),
       isReady: async () => true,
     });
     alice = await database.createUser('Alice');
@@ -191,6 +193,7 @@ describe('read side when the database is unreachable', () => {
       rpc: noCommands,
       queries,
       logger: testLogger,
+      metrics: createProducerMetrics({ pendingCalls: () => 0 }),
       isReady: () =>
         queries.ping().then(
           () => true,

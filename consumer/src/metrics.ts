@@ -1,0 +1,65 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** What the command listener reports; `createConsumerMetrics` backs it with Prometheus. */
+export interface ListenerMetrics {
+  /** A command answered: `outcome` is `applied`, `replayed` or the refusal's code. */
+  processed(command: string, outcome: string, seconds: number): void;
+  /** A command parked in the dead-letter queue: `poison` (unreadable) or `error` (a bug). */
+  deadLettered(queue: string, reason: 'poison' | 'error'): void;
+  /** A command dropped unapplied because its deadline had passed. */
+  expired(queue: string): void;
+  /** A transient database failure that the listener retries. */
+  retried(command: string): void;
+}
+
+export interface ConsumerMetrics extends ListenerMetrics {
+  registry: Registry;
+}
+
+export function createConsumerMetrics(): ConsumerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const processed = new Counter({
+    name: 'commands_processed_total',
+    help: 'Commands answered, by command and outcome (applied, replayed or the refusal code)',
+    labelNames: ['command', 'outcome'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'command_duration_seconds',
+    help: 'Time from delivery to reply, including retries',
+    labelNames: ['command'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const deadLettered = new Counter({
+    name: 'commands_dead_lettered_total',
+    help: 'Commands sent to the dead-letter queue, by queue and reason',
+    labelNames: ['queue', 'reason'],
+    registers: [registry],
+  });
+  const expired = new Counter({
+    name: 'commands_expired_total',
+    help: 'Commands dropped unapplied because their deadline had passed',
+    labelNames: ['queue'],
+    registers: [registry],
+  });
+  const retried = new Counter({
+    name: 'commands_failed_total',
+    help: 'Transient failures (lost connection, deadlock, lock wait) that were retried',
+    labelNames: ['command'],
+    registers: [registry],
+  });
+  return {
+    registry,
+    processed(command, outcome, seconds) {
+      processed.inc({ command, outcome });
+      duration.observe({ command }, seconds);
+    },
+    deadLettered: (queue, reason) => deadLettered.inc({ queue, reason }),
+    expired: (queue) => expired.inc({ queue }),
+    retried: (command) => retried.inc({ command }),
+  };
+}

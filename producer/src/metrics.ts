@@ -1,0 +1,48 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Latency buckets, in seconds, from a fast local reply to the longest RPC deadline. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface ProducerMetrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  rpcDuration: Histogram<'command' | 'outcome'>;
+  idempotentReplays: Counter<'command'>;
+}
+
+/** A registry of its own (not the global one), so tests can build as many apps as they like. */
+export function createProducerMetrics(options: { pendingCalls: () => number }): ProducerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'rpc_pending_calls',
+    help: 'Commands published and still waiting for their reply',
+    registers: [registry],
+    collect() {
+      this.set(options.pendingCalls());
+    },
+  });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP requests by method, route template and status code',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    rpcDuration: new Histogram({
+      name: 'rpc_duration_seconds',
+      help: 'Time from publishing a command to its outcome (a reply code, or the failure code)',
+      labelNames: ['command', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    idempotentReplays: new Counter({
+      name: 'idempotent_replays_total',
+      help: 'Answers replayed from an earlier request with the same Idempotency-Key',
+      labelNames: ['command'],
+      registers: [registry],
+    }),
+  };
+}
