@@ -25,7 +25,7 @@ export const statusChangeRequestSchema = z
     id: 'StatusChange',
     description: 'Exactly one of the two flags, as literal true',
     // The refinement has no JSON Schema form; say the same thing with oneOf.
-    override: ({ jsonSchema }) => {
+    override: ({ jsonSchema }: { jsonSchema: Record<string, unknown> }) => {
       const only = (flag: string) => ({
         type: 'object',
         properties: { [flag]: { const: true } },

@@ -36,7 +36,6 @@ describe('the OpenAPI document', () => {
     const connection = await connectBroker({
       url: vhost.url,
       logger: testLogger,
-      metrics: createProducerMetrics({ pendingCalls: () => 0 }),
       setup: rpc.attach,
     });
     await connection.waitForConnect();
