@@ -1,6 +1,7 @@
 /** Tests run from TypeScript source through SWC; `tsc -p tsconfig.test.json` type-checks them. */
 const transform = {
-  '^.+\\.ts$': [
+  // jose ships ES modules only; it is compiled to CommonJS with the tests.
+  '^.+\\.(ts|js)$': [
     '@swc/jest',
     { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
   ],
@@ -14,6 +15,7 @@ const project = (displayName, testMatch) => ({
   transform,
   moduleNameMapper,
   testEnvironment: 'node',
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
 });
 
 /** @type {import('jest').Config} */

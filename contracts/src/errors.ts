@@ -7,6 +7,7 @@ export const REPLY_ERROR_CODES = [
   'subscription_not_found',
   'invalid_transition',
   'idempotency_key_reused',
+  'forbidden',
   'invalid_command',
   'internal_error',
 ] as const;

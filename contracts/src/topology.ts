@@ -32,3 +32,8 @@ export const HEADER_DEADLINE = 'x-deadline';
 /** The client's Idempotency-Key, and the scope (the caller) it belongs to. */
 export const HEADER_IDEMPOTENCY_KEY = 'x-idempotency-key';
 export const HEADER_IDEMPOTENCY_SCOPE = 'x-idempotency-scope';
+/**
+ * The user a command is restricted to (a caller without the admin scope). The consumer applies
+ * it only to that user's subscriptions; absent means any user's.
+ */
+export const HEADER_ACTING_USER = 'x-acting-user-id';

@@ -1,9 +1,11 @@
 import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { RpcClient } from './broker/rpc-client';
 import { createDocsRouter } from './http/docs-router';
 import { createErrorHandler, notFound } from './http/error-handler';
+import { createRateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { createSubscriptionsRouter } from './http/subscriptions-router';
 import type { ProducerMetrics } from './metrics';
@@ -14,6 +16,10 @@ export interface AppDeps {
   queries: SubscriptionQueries;
   logger: Logger;
   metrics: ProducerMetrics;
+  /** Verifies the caller (`createAuthenticator`); runs before every `/api/v1` route. */
+  authenticate: RequestHandler;
+  /** Requests per minute per caller; 0 turns the limit off. */
+  rateLimitPerMinute: number;
   /** Whether the broker and the database are reachable and the process is not shutting down. */
   isReady: () => Promise<boolean>;
 }
@@ -38,12 +44,20 @@ function measure(metrics: ProducerMetrics): RequestHandler {
 
 /** Builds the HTTP app from its collaborators; opens nothing itself. */
 export function createApp(deps: AppDeps): Express {
-  const { rpc, queries, logger, metrics, isReady } = deps;
+  const { rpc, queries, logger, metrics, isReady, authenticate, rateLimitPerMinute } = deps;
   const app = express();
   app.disable('x-powered-by');
 
   app.use(requestId);
   app.use(measure(metrics));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        // The docs page must work over plain HTTP too (a local run, compose), so no upgrade.
+        directives: { upgradeInsecureRequests: null },
+      },
+    }),
+  );
   app.use(
     pinoHttp({
       logger,
@@ -67,6 +81,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/api', createDocsRouter());
+  app.use('/api/v1', authenticate, createRateLimit(rateLimitPerMinute));
   app.use('/api/v1/subscriptions', createSubscriptionsRouter({ rpc, queries, metrics }));
 
   app.use(notFound);

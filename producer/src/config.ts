@@ -17,9 +17,29 @@ const configSchema = z.object({
   /** Connections of the read-only pool behind the GET routes. */
   READ_POOL_SIZE: z.coerce.number().int().min(1).max(256).default(8),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** HS256 secret of the bearer tokens; setting it turns auth on. */
+  AUTH_JWT_SECRET: z
+    .string()
+    .refine((secret) => Buffer.byteLength(secret) >= 32, 'must be at least 32 bytes')
+    .optional(),
+  /** `true` runs without auth: every caller acts as admin. Never in production. */
+  AUTH_DISABLED: z
+    .enum(['true', 'false'], 'must be true or false')
+    .default('false')
+    .transform((value) => value === 'true'),
+  /** Checked against the token's `iss` / `aud` when set. */
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  /** Seconds of clock skew allowed on `exp` and `nbf`. */
+  AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
+  /** Requests per minute per token subject (or client IP without a token); 0 turns it off. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(3000),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** Every variable the process reads. */
+export const CONFIG_KEYS = Object.keys(configSchema.shape);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -32,7 +52,13 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // An empty variable (`FOO=` in a .env file) means "use the default", as it does in compose.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const result = configSchema.safeParse(present);
+  const result = configSchema
+    .refine((config) => config.AUTH_DISABLED || config.AUTH_JWT_SECRET !== undefined, {
+      path: ['AUTH_JWT_SECRET'],
+      message:
+        'required: set a secret of at least 32 bytes to turn auth on, or AUTH_DISABLED=true to run without auth',
+    })
+    .safeParse(present);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),

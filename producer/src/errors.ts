@@ -2,6 +2,8 @@
 export const ERROR_CODES = [
   'validation_failed',
   'malformed_json',
+  'unauthorized',
+  'forbidden',
   'route_not_found',
   'subscription_not_found',
   'invalid_transition',
@@ -9,6 +11,7 @@ export const ERROR_CODES = [
   'idempotency_key_reused',
   'payload_too_large',
   'unsupported_media_type',
+  'rate_limited',
   'user_not_found',
   'broker_unavailable',
   'overloaded',
@@ -26,6 +29,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly extra: Readonly<Record<string, unknown>> = {},
+    /** Response headers that belong with this error, e.g. `WWW-Authenticate` on a 401. */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'AppError';

@@ -1,10 +1,15 @@
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { runLifecycle } from './lifecycle/run-lifecycle';
+import { signToken } from './tokens';
 
 const optionsSchema = z.object({
   BASE_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:5000'),
   LIFECYCLE_USER_ID: z.coerce.number().int().positive().default(1),
+  /** When set, the script signs its own short-lived admin token, as the producer expects. */
+  AUTH_JWT_SECRET: z.string().min(32).optional(),
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
 });
 
 async function main(): Promise<void> {
@@ -18,11 +23,22 @@ async function main(): Promise<void> {
     }
     process.exit(1);
   }
-  const { BASE_URL, LIFECYCLE_USER_ID } = parsed.data;
-  console.log(`Lifecycle against ${BASE_URL}`);
+  const { BASE_URL, LIFECYCLE_USER_ID, AUTH_JWT_SECRET, AUTH_ISSUER, AUTH_AUDIENCE } = parsed.data;
+  const token = AUTH_JWT_SECRET
+    ? await signToken({
+        secret: AUTH_JWT_SECRET,
+        userId: LIFECYCLE_USER_ID,
+        admin: true,
+        ttlSeconds: 300,
+        issuer: AUTH_ISSUER,
+        audience: AUTH_AUDIENCE,
+      })
+    : undefined;
+  console.log(`Lifecycle against ${BASE_URL}${token ? ' (with an admin token)' : ''}`);
   const passed = await runLifecycle({
     baseUrl: BASE_URL,
     userId: LIFECYCLE_USER_ID,
+    token,
     print: (line) => console.log(line),
   });
   process.exit(passed ? 0 : 1);

@@ -4,6 +4,7 @@ import { createApp } from './app';
 import { connectBroker } from './broker/connection';
 import { createRpcClient } from './broker/rpc-client';
 import { ConfigError, loadConfig } from './config';
+import { createAuthenticator } from './http/auth';
 import { createLogger } from './logger';
 import { createProducerMetrics } from './metrics';
 import { createReadPool } from './read-model/pool';
@@ -39,7 +40,27 @@ async function main(): Promise<void> {
       () => false,
     ));
   const metrics = createProducerMetrics({ pendingCalls: () => rpc.pendingCount() });
-  const app = createApp({ rpc, queries, logger, metrics, isReady });
+  if (config.AUTH_DISABLED) logger.warn('AUTH_DISABLED=true: every caller acts as admin');
+  const authenticate = createAuthenticator(
+    config.AUTH_DISABLED || config.AUTH_JWT_SECRET === undefined
+      ? { disabled: true }
+      : {
+          disabled: false,
+          secret: config.AUTH_JWT_SECRET,
+          issuer: config.AUTH_ISSUER,
+          audience: config.AUTH_AUDIENCE,
+          clockToleranceSeconds: config.AUTH_CLOCK_TOLERANCE_SECONDS,
+        },
+  );
+  const app = createApp({
+    rpc,
+    queries,
+    logger,
+    metrics,
+    isReady,
+    authenticate,
+    rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+  });
   const server: Server = app.listen(config.PORT, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;

@@ -2,8 +2,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
-import { loadConfig as loadConsumerConfig } from '../../consumer/src/config';
-import { loadConfig as loadProducerConfig } from '../../producer/src/config';
+import {
+  CONFIG_KEYS as consumerKeys,
+  loadConfig as loadConsumerConfig,
+} from '../../consumer/src/config';
+import {
+  CONFIG_KEYS as producerKeys,
+  loadConfig as loadProducerConfig,
+} from '../../producer/src/config';
 
 /** No Docker engine runs the tests, so the compose file and the Dockerfiles are checked as text. */
 
@@ -69,10 +75,6 @@ function resolvedEnvironment(name: string): Record<string, string> {
     entries.map(([key, value]) => [key, interpolateWithNoVariables(value)]),
   );
 }
-
-/** The variables a config schema knows: every key has a default, so an empty env lists them all. */
-const producerKeys = Object.keys(loadProducerConfig({}));
-const consumerKeys = Object.keys(loadConsumerConfig({}));
 
 /** Every string value in a parsed YAML document (comments are not values). */
 function stringsIn(node: unknown): string[] {

@@ -1,9 +1,11 @@
 import {
   COMMANDS,
+  HEADER_ACTING_USER,
   HEADER_DEADLINE,
   HEADER_IDEMPOTENCY_KEY,
   HEADER_IDEMPOTENCY_SCOPE,
   HEADER_REQUEST_ID,
+  idSchema,
   purchaseCommandSchema,
   QUEUES,
   subscriptionCommandSchema,
@@ -37,8 +39,19 @@ const COMMAND_BY_QUEUE = Object.fromEntries(
   Object.entries(COMMANDS).map(([name, { queue }]) => [queue, name as CommandName]),
 ) as Record<QueueName, CommandName>;
 
-/** Reads a delivery's body as the command of its queue; a reason string when it is poison. */
-export function parseCommand(queue: QueueName, content: Buffer): Command | string {
+/** Reads a delivery as the command of its queue; a reason string when it is poison. */
+export function parseCommand(
+  queue: QueueName,
+  content: Buffer,
+  headers: Record<string, unknown> = {},
+): Command | string {
+  const acting: unknown = headers[HEADER_ACTING_USER];
+  let actingUserId: number | undefined;
+  if (acting !== undefined) {
+    const parsed = idSchema.safeParse(typeof acting === 'string' ? Number(acting) : acting);
+    if (!parsed.success) return `${HEADER_ACTING_USER} is not a user id`;
+    actingUserId = parsed.data;
+  }
   let json: unknown;
   try {
     json = JSON.parse(content.toString('utf8'));
@@ -48,10 +61,12 @@ export function parseCommand(queue: QueueName, content: Buffer): Command | strin
   const name = COMMAND_BY_QUEUE[queue];
   if (name === 'purchase') {
     const result = purchaseCommandSchema.safeParse(json);
-    return result.success ? { name, body: result.data } : describe(result.error.issues);
+    return result.success
+      ? { name, body: result.data, actingUserId }
+      : describe(result.error.issues);
   }
   const result = subscriptionCommandSchema.safeParse(json);
-  return result.success ? { name, body: result.data } : describe(result.error.issues);
+  return result.success ? { name, body: result.data, actingUserId } : describe(result.error.issues);
 }
 
 /** The message id and, when the client sent one, its scoped Idempotency-Key. */
@@ -143,7 +158,7 @@ export async function startCommandListener(deps: {
       command_id: message.properties.messageId,
       queue,
     });
-    const command = parseCommand(queue, message.content);
+    const command = parseCommand(queue, message.content, headers);
     if (typeof command === 'string') {
       log.warn({ reason: command }, 'poison command dead-lettered');
       metrics.deadLettered(queue, 'poison');

@@ -3,8 +3,10 @@ import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions
 import type { SubscriptionRepository, SubscriptionTransaction } from './repository';
 import { PURCHASE, STATUS_CHANGES, type StatusChange } from './state-machine';
 
-export type Command =
-  { name: 'purchase'; body: PurchaseCommand } | { name: StatusChange; body: SubscriptionCommand };
+/** `actingUserId` restricts the command to that user's subscriptions (a caller who is not admin). */
+export type Command = { actingUserId?: number | undefined } & (
+  { name: 'purchase'; body: PurchaseCommand } | { name: StatusChange; body: SubscriptionCommand }
+);
 
 /** What makes two deliveries "the same command": the client's key, else the message id. */
 export interface CommandIdentity {
@@ -58,8 +60,8 @@ export function createCommandExecutor(repository: SubscriptionRepository): Execu
       const now = new Date();
       const reply =
         command.name === 'purchase'
-          ? await applyPurchase(tx, command.body, now)
-          : await applyStatusChange(tx, command.name, command.body, now);
+          ? await applyPurchase(tx, command.body, now, command.actingUserId)
+          : await applyStatusChange(tx, command.name, command.body, now, command.actingUserId);
       if (commandKey) {
         await tx.recordProcessed(
           {
@@ -92,7 +94,14 @@ export async function applyPurchase(
   tx: SubscriptionTransaction,
   command: PurchaseCommand,
   now: Date,
+  actingUserId?: number,
 ): Promise<Reply> {
+  if (actingUserId !== undefined && actingUserId !== command.user_id) {
+    return {
+      ok: false,
+      error: { code: 'forbidden', message: 'a user may purchase only for themselves' },
+    };
+  }
   const id = await tx.insertSubscription(command.user_id, now);
   if (id === null) {
     return refuse('user_not_found', `user ${command.user_id} does not exist`);
@@ -119,13 +128,15 @@ export async function applyStatusChange(
   change: StatusChange,
   command: SubscriptionCommand,
   now: Date,
+  actingUserId?: number,
 ): Promise<Reply> {
   const { from, to, event } = STATUS_CHANGES[change];
   const id = command.subscription_id;
-  const applied = await tx.changeStatus(id, from, to, now);
+  const applied = await tx.changeStatus(id, from, to, now, actingUserId);
   if (applied) await tx.appendEvent(id, event, now);
 
-  const subscription = await tx.findSubscription(id);
+  // Another user's subscription looks absent, so its existence does not leak.
+  const subscription = await tx.findSubscription(id, actingUserId);
   if (subscription === null) {
     return refuse('subscription_not_found', `subscription ${id} does not exist`);
   }

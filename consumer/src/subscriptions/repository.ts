@@ -19,14 +19,19 @@ interface SubscriptionRow extends RowDataPacket {
 export interface SubscriptionTransaction {
   /** Creates an ACTIVE subscription; `null` when the user does not exist. */
   insertSubscription(userId: number, now: Date): Promise<number | null>;
-  /** Moves `from` -> `to` in one conditional statement; false when the row was not in `from`. */
+  /**
+   * Moves `from` -> `to` in one conditional statement; false when the row was not in `from`
+   * (or, given `ownerId`, belongs to another user).
+   */
   changeStatus(
     id: number,
     from: SubscriptionStatus,
     to: SubscriptionStatus,
     now: Date,
+    ownerId?: number,
   ): Promise<boolean>;
-  findSubscription(id: number): Promise<Subscription | null>;
+  /** `null` when it does not exist or, given `ownerId`, belongs to another user. */
+  findSubscription(id: number, ownerId?: number): Promise<Subscription | null>;
   appendEvent(subscriptionId: number, type: EventType, now: Date): Promise<void>;
   /** The stored outcome of a command seen before, or `null`. */
   findProcessed(commandKey: string): Promise<ProcessedCommand | null>;
@@ -111,22 +116,28 @@ function bindTransaction(connection: PoolConnection): SubscriptionTransaction {
       return result.affectedRows === 1 ? result.insertId : null;
     },
 
-    async changeStatus(id, from, to, now) {
+    async changeStatus(id, from, to, now, ownerId) {
       const [result] = await connection.execute<ResultSetHeader>({
         sql: `UPDATE subscription SET status_id = ?, updated_at = ?, version = version + 1
-              WHERE id = ? AND status_id = ?`,
-        values: [STATUS_IDS[to], now, id, STATUS_IDS[from]],
+              WHERE id = ? AND status_id = ?${ownerId === undefined ? '' : ' AND user_id = ?'}`,
+        values: [
+          STATUS_IDS[to],
+          now,
+          id,
+          STATUS_IDS[from],
+          ...(ownerId === undefined ? [] : [ownerId]),
+        ],
         timeout: STATEMENT_TIMEOUT_MS,
       });
       return result.affectedRows === 1;
     },
 
-    async findSubscription(id) {
+    async findSubscription(id, ownerId) {
       const [rows] = await connection.execute<SubscriptionRow[]>({
         sql: `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
               FROM subscription s JOIN status st ON st.id = s.status_id
-              WHERE s.id = ?`,
-        values: [id],
+              WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
+        values: ownerId === undefined ? [id] : [id, ownerId],
         timeout: STATEMENT_TIMEOUT_MS,
       });
       const row = rows[0];

@@ -49,6 +49,7 @@ class CommandClient {
       raw?: Buffer;
       messageId?: string;
       idempotency?: { scope: string; key: string };
+      actingUserId?: number | string;
     } = {},
   ) {
     const correlationId = randomUUID();
@@ -66,6 +67,7 @@ class CommandClient {
         headers: {
           'x-request-id': `test-${correlationId}`,
           'x-deadline': options.deadline ?? Date.now() + 10_000,
+          ...(options.actingUserId !== undefined && { 'x-acting-user-id': options.actingUserId }),
           ...(options.idempotency && {
             'x-idempotency-key': options.idempotency.key,
             'x-idempotency-scope': options.idempotency.scope,
@@ -100,6 +102,16 @@ describe('consumer against the real broker and database', () => {
     await consumer?.stop();
     await Promise.all([vhost?.delete(), database?.drop()]);
   });
+
+  /** The next dead letter, waiting for it up to a deadline (the nack follows the reply). */
+  async function nextDeadLetter(withinMs = 5_000) {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const message = await client.channel.get(DEAD_LETTER_QUEUE, { noAck: true });
+      if (message || Date.now() > deadline) return message || undefined;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 
   async function eventsOf(subscriptionId: number): Promise<string[]> {
     const [rows] = await database.pool.query<RowDataPacket[]>(
@@ -206,10 +218,10 @@ describe('consumer against the real broker and database', () => {
     expect(await eventsOf(id)).toEqual(['SUBSCRIPTION_PURCHASED']);
 
     const dead: string[] = [];
-    for (let message = await client.channel.get(DEAD_LETTER_QUEUE, { noAck: true }); message;) {
-      dead.push(String(message.content));
-      expect(message.properties.headers?.['x-first-death-reason']).toBe('rejected');
-      message = await client.channel.get(DEAD_LETTER_QUEUE, { noAck: true });
+    for (let i = 0; i < 2; i += 1) {
+      const message = await nextDeadLetter();
+      dead.push(String(message?.content));
+      expect(message?.properties.headers?.['x-first-death-reason']).toBe('rejected');
     }
     expect(dead).toEqual(['{not json', JSON.stringify({ subscription_id: '1; DROP TABLE user' })]);
   });
@@ -285,6 +297,39 @@ describe('consumer against the real broker and database', () => {
     expect(await countSubscriptions()).toBe(before + 1);
   });
 
+  it("a command restricted to another user leaves that user's subscription untouched (404)", async () => {
+    const id = await purchase();
+    const stranger = await database.createUser('Mallory');
+    for (const queue of ['CANCELED', 'RESTARTED'] as const) {
+      const reply = await client.publish(
+        queue,
+        { subscription_id: id },
+        { actingUserId: stranger },
+      );
+      expect(reply).toMatchObject({ ok: false, error: { code: 'subscription_not_found' } });
+    }
+    const purchaseForOther = await client.publish(
+      'PURCHASED',
+      { user_id: userId },
+      { actingUserId: stranger },
+    );
+    expect(purchaseForOther).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await eventsOf(id)).toEqual(['SUBSCRIPTION_PURCHASED']);
+    const own = await client.publish('CANCELED', { subscription_id: id }, { actingUserId: userId });
+    expect(own).toMatchObject({ ok: true, subscription: { status: 'CANCELED' } });
+  });
+
+  it('a malformed acting user header makes the command poison', async () => {
+    const reply = await client.publish(
+      'CANCELED',
+      { subscription_id: 1 },
+      { actingUserId: 'admin' },
+    );
+    expect(reply).toMatchObject({ ok: false, error: { code: 'invalid_command' } });
+    const dead = await nextDeadLetter();
+    expect(dead?.properties.headers?.['x-acting-user-id']).toBe('admin');
+  });
+
   it('counts what it did in its metrics: applied, replayed, refused, dead-lettered', async () => {
     const text = await consumer.metrics.registry.metrics();
     expect(text).toMatch(/commands_processed_total\{command="purchase",outcome="applied"\} [1-9]/);
@@ -293,7 +338,7 @@ describe('consumer against the real broker and database', () => {
       /commands_processed_total\{command="cancel",outcome="invalid_transition"\} [1-9]/,
     );
     expect(text).toMatch(/commands_dead_lettered_total\{queue="PURCHASED",reason="poison"\} 1/);
-    expect(text).toMatch(/commands_dead_lettered_total\{queue="CANCELED",reason="poison"\} 1/);
+    expect(text).toMatch(/commands_dead_lettered_total\{queue="CANCELED",reason="poison"\} 2/);
     expect(text).toMatch(/command_duration_seconds_count\{command="purchase"\} [1-9]/);
   });
 

@@ -3,6 +3,7 @@ import {
   COMMANDS,
   DIRECT_REPLY_QUEUE,
   EXCHANGE,
+  HEADER_ACTING_USER,
   HEADER_DEADLINE,
   HEADER_IDEMPOTENCY_KEY,
   HEADER_IDEMPOTENCY_SCOPE,
@@ -33,6 +34,8 @@ export interface CallOptions {
   requestId: string;
   /** The client's Idempotency-Key and the caller it is scoped to. */
   idempotency?: { scope: string; key: string } | undefined;
+  /** Restricts the command to this user's subscriptions (a caller who is not admin). */
+  actingUserId?: number | undefined;
 }
 
 interface PendingCall {
@@ -153,7 +156,7 @@ export function createRpcClient(deps: {
       channel = fresh;
     },
 
-    call(command, body, { requestId, idempotency }) {
+    call(command, body, { requestId, idempotency, actingUserId }) {
       const current = channel;
       if (draining) {
         return Promise.reject(new AppError('broker_unavailable', 'the service is shutting down'));
@@ -203,6 +206,7 @@ export function createRpcClient(deps: {
               headers: {
                 [HEADER_REQUEST_ID]: requestId,
                 [HEADER_DEADLINE]: Date.now() + timeoutMs,
+                ...(actingUserId !== undefined && { [HEADER_ACTING_USER]: actingUserId }),
                 ...(idempotency && {
                   [HEADER_IDEMPOTENCY_KEY]: idempotency.key,
                   [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,

@@ -24,6 +24,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       if (PROBLEMS[error.code].status >= 500) {
         logger.warn({ code: error.code, request_id: res.locals['requestId'] }, error.message);
       }
+      for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
       sendProblem(res, error.code, error.message, error.extra);
       return;
     }

@@ -36,6 +36,8 @@ const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema }
 /** Problems any write can meet: unreadable input, or a broker that did not take or answer it. */
 const WRITE_PROBLEMS = [
   'validation_failed',
+  'unauthorized',
+  'rate_limited',
   'malformed_json',
   'payload_too_large',
   'unsupported_media_type',
@@ -49,7 +51,16 @@ const WRITE_PROBLEMS = [
   'internal_error',
 ] as const;
 
-const READ_PROBLEMS = ['validation_failed', 'database_unavailable', 'internal_error'] as const;
+const READ_PROBLEMS = [
+  'validation_failed',
+  'unauthorized',
+  'rate_limited',
+  'database_unavailable',
+  'internal_error',
+] as const;
+
+/** Every `/api/v1` operation takes a bearer token (unless the service runs with auth off). */
+const bearer = [{ bearerAuth: [] }];
 
 const healthSchema = z.object({ status: z.string() });
 
@@ -83,6 +94,18 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
         'Purchase, cancel and restart subscriptions. Writes travel as commands through RabbitMQ ' +
         'to a consumer that applies them to MySQL; reads come straight from MySQL.',
     },
+    components: {
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'HS256 JWT: `sub` is the user id, `exp` required; a `scope` containing ' +
+            '`subscriptions:admin` may act on any user. `npm run token -- <user_id> [--admin]` prints one.',
+        },
+      },
+    },
     tags: [
       { name: 'subscriptions', description: 'Subscriptions and their history' },
       { name: 'operations', description: 'Health and readiness' },
@@ -92,6 +115,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
         post: {
           tags: ['subscriptions'],
           operationId: 'purchaseSubscription',
+          security: bearer,
           summary: 'Purchase a subscription',
           requestParams: { header: idempotencyHeaders },
           requestBody: { required: true, ...json(purchaseRequestSchema) },
@@ -103,17 +127,18 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
               }),
               ...json(subscriptionResponseSchema),
             },
-            ...problems(...WRITE_PROBLEMS, 'user_not_found'),
+            ...problems(...WRITE_PROBLEMS, 'forbidden', 'user_not_found'),
           },
         },
         get: {
           tags: ['subscriptions'],
           operationId: 'listSubscriptions',
+          security: bearer,
           summary: 'List subscriptions, in id order, a page at a time',
           requestParams: { query: listQuerySchema },
           responses: {
             '200': { description: 'One page', ...json(subscriptionPageSchema) },
-            ...problems(...READ_PROBLEMS),
+            ...problems(...READ_PROBLEMS, 'forbidden'),
           },
         },
       },
@@ -121,6 +146,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
         get: {
           tags: ['subscriptions'],
           operationId: 'getSubscription',
+          security: bearer,
           summary: 'Get a subscription',
           requestParams: { path: subscriptionPathSchema },
           responses: {
@@ -133,6 +159,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
         put: {
           tags: ['subscriptions'],
           operationId: 'changeSubscriptionStatus',
+          security: bearer,
           summary: 'Cancel (from ACTIVE) or restart (from CANCELED) a subscription',
           requestParams: { path: subscriptionPathSchema, header: idempotencyHeaders },
           requestBody: { required: true, ...json(statusChangeRequestSchema) },
@@ -150,6 +177,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
         get: {
           tags: ['subscriptions'],
           operationId: 'getSubscriptionHistory',
+          security: bearer,
           summary: 'Every applied change of a subscription, oldest first',
           requestParams: { path: subscriptionPathSchema },
           responses: {

@@ -5,6 +5,8 @@ import type { ErrorCode } from '../errors';
 export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_json: { status: 400, title: 'The body is not valid JSON' },
+  unauthorized: { status: 401, title: 'A valid bearer token is required' },
+  forbidden: { status: 403, title: 'This token may not do that' },
   route_not_found: { status: 404, title: 'No such route' },
   subscription_not_found: { status: 404, title: 'No such subscription' },
   invalid_transition: { status: 409, title: 'The subscription cannot make this change' },
@@ -18,6 +20,7 @@ export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   },
   payload_too_large: { status: 413, title: 'The body is too large' },
   unsupported_media_type: { status: 415, title: 'The body must be JSON' },
+  rate_limited: { status: 429, title: 'Too many requests; slow down' },
   user_not_found: { status: 422, title: 'No such user' },
   broker_unavailable: { status: 503, title: 'The command was not accepted' },
   command_not_confirmed: { status: 503, title: 'The command was not accepted' },

@@ -4,6 +4,7 @@ import type { RpcClient } from '../broker/rpc-client';
 import { AppError } from '../errors';
 import type { ProducerMetrics } from '../metrics';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
+import { principalOf } from './auth';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
 import {
   listQuerySchema,
@@ -48,6 +49,7 @@ function unwrap(reply: Reply): Subscription {
     case 'invalid_transition':
       throw new AppError(code, message, { current_status });
     case 'idempotency_key_reused':
+    case 'forbidden':
       throw new AppError(code, message);
     case 'invalid_command':
     case 'internal_error':
@@ -57,6 +59,12 @@ function unwrap(reply: Reply): Subscription {
 
 /** Page size when the client does not ask for one. */
 const DEFAULT_PAGE_SIZE = 20;
+
+/** Reads by a caller who is not admin see only their own subscriptions; others look absent. */
+function ownerFilter(res: Response): number | undefined {
+  const principal = principalOf(res);
+  return principal.admin ? undefined : (principal.userId ?? undefined);
+}
 
 function notFound(id: number): AppError {
   return new AppError('subscription_not_found', `subscription ${id} does not exist`);
@@ -81,8 +89,9 @@ export function createSubscriptionsRouter(deps: {
    */
   async function send(req: Request, res: Response, command: CommandName, body: object) {
     const key = readIdempotencyKey(req);
-    // Keys are scoped per caller; until callers authenticate, all share one scope.
-    const idempotency = key === undefined ? undefined : { scope: 'anonymous', key };
+    const principal = principalOf(res);
+    // Keys are scoped per caller: two users may pick the same key.
+    const idempotency = key === undefined ? undefined : { scope: principal.subject, key };
     const release = idempotency ? inFlight.claim(`${idempotency.scope}\n${idempotency.key}`) : null;
     if (idempotency && !release) {
       throw new AppError(
@@ -96,6 +105,7 @@ export function createSubscriptionsRouter(deps: {
       const reply = await rpc.call(command, body, {
         requestId: res.locals['requestId'],
         idempotency,
+        actingUserId: principal.admin ? undefined : (principal.userId ?? undefined),
       });
       outcome = reply.ok ? 'ok' : reply.error.code;
       if (reply.replayed) {
@@ -114,8 +124,13 @@ export function createSubscriptionsRouter(deps: {
 
   router.get('/', nameRoute, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query, 'query');
+    const principal = principalOf(res);
+    // A caller who is not admin always sees only their own list.
+    if (!principal.admin && query.user_id !== undefined && query.user_id !== principal.userId) {
+      throw new AppError('forbidden', "only an admin token may list another user's subscriptions");
+    }
     const page = await queries.listSubscriptions({
-      userId: query.user_id,
+      userId: principal.admin ? query.user_id : (principal.userId ?? undefined),
       status: query.status,
       limit: query.limit ?? DEFAULT_PAGE_SIZE,
       startingAfter: query.starting_after,
@@ -125,20 +140,24 @@ export function createSubscriptionsRouter(deps: {
 
   router.get('/:id', nameRoute, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
-    const subscription = await queries.findSubscription(id);
+    const subscription = await queries.findSubscription(id, ownerFilter(res));
     if (!subscription) throw notFound(id);
     res.json(subscription);
   });
 
   router.get('/:id/history', nameRoute, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
-    const events = await queries.findHistory(id);
+    const events = await queries.findHistory(id, ownerFilter(res));
     if (!events) throw notFound(id);
     res.json({ data: events });
   });
 
   router.post('/', nameRoute, requireJson, parseJson, async (req, res) => {
     const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');
+    const principal = principalOf(res);
+    if (!principal.admin && body.user_id !== principal.userId) {
+      throw new AppError('forbidden', 'a token may purchase only for its own user_id');
+    }
     const subscription = await send(req, res, 'purchase', body);
     res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription);
   });

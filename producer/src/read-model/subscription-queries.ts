@@ -25,9 +25,10 @@ export interface SubscriptionPage {
 }
 
 export interface SubscriptionQueries {
-  findSubscription(id: number): Promise<Subscription | null>;
-  /** Oldest first; `null` when the subscription does not exist. */
-  findHistory(id: number): Promise<SubscriptionEvent[] | null>;
+  /** `null` when it does not exist or, given `ownerId`, belongs to another user. */
+  findSubscription(id: number, ownerId?: number): Promise<Subscription | null>;
+  /** Oldest first; `null` as for `findSubscription`. */
+  findHistory(id: number, ownerId?: number): Promise<SubscriptionEvent[] | null>;
   /** In id order, `limit` at most, after the cursor `startingAfter`. */
   listSubscriptions(filter: ListFilter): Promise<SubscriptionPage>;
   /** Resolves when the database answers. */
@@ -95,11 +96,11 @@ async function guarded<T>(query: () => Promise<T>): Promise<T> {
 /** The read side: plain parameterized queries against the read-only pool. */
 export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
   return {
-    async findSubscription(id) {
+    async findSubscription(id, ownerId) {
       const [rows] = await guarded(() =>
         pool.execute<SubscriptionRow[]>({
-          sql: `${SELECT_SUBSCRIPTION} WHERE s.id = ?`,
-          values: [id],
+          sql: `${SELECT_SUBSCRIPTION} WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
+          values: ownerId === undefined ? [id] : [id, ownerId],
           timeout: QUERY_TIMEOUT_MS,
         }),
       );
@@ -107,13 +108,13 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
       return row ? toSubscription(row) : null;
     },
 
-    async findHistory(id) {
+    async findHistory(id, ownerId) {
       const [rows] = await guarded(() =>
         pool.execute<EventRow[]>({
           sql: `SELECT e.id, e.subscription_id, e.type, e.created_at
               FROM subscription s LEFT JOIN event_history e ON e.subscription_id = s.id
-              WHERE s.id = ? ORDER BY e.id`,
-          values: [id],
+              WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'} ORDER BY e.id`,
+          values: ownerId === undefined ? [id] : [id, ownerId],
           timeout: QUERY_TIMEOUT_MS,
         }),
       );

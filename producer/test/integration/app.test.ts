@@ -7,6 +7,7 @@ import { startInProcessConsumer, type InProcessConsumer } from '../../../test-su
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
+import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
 import { connectBroker } from '../../src/broker/connection';
 import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
@@ -25,6 +26,8 @@ async function startProducer(amqpUrl: string, database: string, timeoutMs = 5_00
     queries,
     logger: testLogger,
     metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
+    authenticate: createAuthenticator({ disabled: true }),
+    rateLimitPerMinute: 0,
     isReady: async () => rpc.isConnected(),
   });
   return {

@@ -8,6 +8,7 @@ import { startInProcessConsumer, type InProcessConsumer } from '../../../test-su
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
+import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
 import { connectBroker } from '../../src/broker/connection';
 import { createRpcClient } from '../../src/broker/rpc-client';
@@ -49,6 +50,8 @@ describe('the OpenAPI document', () => {
       queries: createSubscriptionQueries(readPool),
       logger: testLogger,
       metrics: createProducerMetrics({ pendingCalls: () => 0 }),
+      authenticate: createAuthenticator({ disabled: true }),
+      rateLimitPerMinute: 0,
       isReady: async () => true,
     });
     close = async () => {

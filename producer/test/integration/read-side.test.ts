@@ -4,6 +4,7 @@ import request from 'supertest';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { createApp } from '../../src/app';
+import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
 import type { RpcClient } from '../../src/broker/rpc-client';
 import { createReadPool } from '../../src/read-model/pool';
@@ -45,6 +46,8 @@ describe('read side against the real database', () => {
       queries: createSubscriptionQueries(readPool),
       logger: testLogger,
       metrics: createProducerMetrics({ pendingCalls: () => 0 }),
+      authenticate: createAuthenticator({ disabled: true }),
+      rateLimitPerMinute: 0,
       isReady: async () => true,
     });
     alice = await database.createUser('Alice');
@@ -194,6 +197,8 @@ describe('read side when the database is unreachable', () => {
       queries,
       logger: testLogger,
       metrics: createProducerMetrics({ pendingCalls: () => 0 }),
+      authenticate: createAuthenticator({ disabled: true }),
+      rateLimitPerMinute: 0,
       isReady: () =>
         queries.ping().then(
           () => true,

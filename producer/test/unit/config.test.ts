@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../src/config';
 
 describe('producer loadConfig', () => {
-  it('uses the documented defaults for an empty environment', () => {
-    expect(loadConfig({})).toEqual({
+  it('uses the documented defaults when auth is explicitly off', () => {
+    expect(loadConfig({ AUTH_DISABLED: 'true' })).toEqual({
       PORT: 5000,
       AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
       RPC_TIMEOUT_MS: 10_000,
@@ -14,11 +14,40 @@ describe('producer loadConfig', () => {
       MYSQL_DATABASE: 'subscriptions',
       READ_POOL_SIZE: 8,
       LOG_LEVEL: 'info',
+      AUTH_DISABLED: true,
+      AUTH_CLOCK_TOLERANCE_SECONDS: 5,
+      RATE_LIMIT_PER_MINUTE: 3000,
     });
   });
 
+  it('refuses to start with neither a secret nor AUTH_DISABLED=true, in one line', () => {
+    expect(() => loadConfig({})).toThrow(
+      /^invalid configuration:\nAUTH_JWT_SECRET: required: set a secret of at least 32 bytes/,
+    );
+  });
+
+  it('refuses a secret shorter than 32 bytes, and an AUTH_DISABLED that is not a boolean', () => {
+    try {
+      loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(31), AUTH_DISABLED: 'yes' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect((error as ConfigError).problems).toEqual([
+        'AUTH_JWT_SECRET: must be at least 32 bytes',
+        'AUTH_DISABLED: must be true or false',
+      ]);
+    }
+  });
+
+  it('turns auth on with a secret of 32 bytes or more', () => {
+    const config = loadConfig({ AUTH_JWT_SECRET: 'é'.repeat(16) });
+    expect(config.AUTH_DISABLED).toBe(false);
+    expect(config.AUTH_JWT_SECRET).toHaveLength(16);
+  });
+
   it('reads numbers from strings', () => {
-    expect(loadConfig({ PORT: '8080', RPC_TIMEOUT_MS: '2500' })).toMatchObject({
+    expect(
+      loadConfig({ AUTH_DISABLED: 'true', PORT: '8080', RPC_TIMEOUT_MS: '2500' }),
+    ).toMatchObject({
       PORT: 8080,
       RPC_TIMEOUT_MS: 2500,
     });

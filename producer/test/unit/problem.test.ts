@@ -7,6 +7,9 @@ describe('error code to HTTP status table', () => {
   it.each([
     ['validation_failed', 400],
     ['malformed_json', 400],
+    ['unauthorized', 401],
+    ['forbidden', 403],
+    ['rate_limited', 429],
     ['route_not_found', 404],
     ['subscription_not_found', 404],
     ['invalid_transition', 409],
@@ -37,6 +40,7 @@ describe('error code to HTTP status table', () => {
       'subscription_not_found',
       'invalid_transition',
       'idempotency_key_reused',
+      'forbidden',
       'internal_error',
     ]);
   });
