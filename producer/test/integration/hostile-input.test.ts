@@ -1,0 +1,290 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import type { RowDataPacket } from 'mysql2/promise';
+import request from 'supertest';
+import { createTestVhost, type TestVhost } from '../../../test-support/broker';
+import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
+import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
+import { testLogger } from '../../../test-support/logger';
+import { createApp } from '../../src/app';
+import { connectBroker } from '../../src/broker/connection';
+import { createRpcClient } from '../../src/broker/rpc-client';
+import { createAuthenticator } from '../../src/http/auth';
+import {
+  listQuerySchema,
+  purchaseRequestSchema,
+  statusChangeRequestSchema,
+} from '../../src/http/schemas';
+import { createProducerMetrics } from '../../src/metrics';
+import { createReadPool } from '../../src/read-model/pool';
+import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
+
+/** Cases per property; `FUZZ_RUNS=20000 npm test` digs deeper. */
+const RUNS = Number(process.env['FUZZ_RUNS'] || 1000);
+
+/** Values that have broken JSON APIs before: edge numbers, prototype keys, injections, odd text. */
+const nasty = fc.oneof(
+  fc.constantFrom(
+    0,
+    -0,
+    -1,
+    0.5,
+    1e308,
+    -1e308,
+    Number.MAX_SAFE_INTEGER + 1,
+    2 ** 64,
+    Number.MIN_VALUE,
+    '1',
+    '01',
+    '1e3',
+    ' 1',
+    '0x10',
+    '',
+    'true',
+    "1' OR '1'='1",
+    '1; DROP TABLE subscription; --',
+    '\u0000',
+    '\u202e',
+    '𝟙',
+    '١',
+    'null',
+    null,
+    true,
+    false,
+    [],
+    [1],
+    {},
+    { $gt: 0 },
+  ),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.integer(),
+  fc.double(),
+  fc.jsonValue({ maxDepth: 3 }),
+);
+
+/** Objects shaped like our bodies, with hostile keys and values. */
+const hostileObject = fc.dictionary(
+  fc.oneof(
+    fc.constantFrom(
+      'user_id',
+      'canceled',
+      'restarted',
+      '__proto__',
+      'constructor',
+      'prototype',
+      '',
+    ),
+    fc.string({ unit: 'binary', maxLength: 12 }),
+  ),
+  nasty,
+  { maxKeys: 4 },
+);
+
+/** Raw bodies JSON.stringify would never produce: overflowing numbers, duplicate keys, junk. */
+const rawBody = fc.oneof(
+  fc.constantFrom(
+    '{"user_id":1e309}',
+    '{"user_id":-0}',
+    '{"user_id":9007199254740993}',
+    '{"user_id":1,"user_id":"1"}',
+    '{"user_id":"1","user_id":0}',
+    '{"__proto__":{"user_id":1}}',
+    '{"constructor":{"prototype":{"admin":true}}}',
+    '{"user_id":1}garbage',
+    '{"canceled":true,"canceled":false}',
+    '[{"user_id":1}]',
+    '"user_id"',
+    '1',
+    'null',
+    '',
+    '{',
+    '\u0000',
+    '{"user_id":1'.padEnd(17_000, ' '),
+  ),
+  fc.string({ unit: 'binary', maxLength: 200 }),
+  fc.json({ maxDepth: 4 }),
+);
+
+const contentType = fc.constantFrom(
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/merge-patch+json',
+  'application/json; charset=latin1',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  '',
+);
+
+const pathId = fc
+  .oneof(
+    fc.constantFrom('0', '-1', '1.5', '1e3', '01', '0x1', '9007199254740993', '%00', '%20', 'NaN'),
+    fc.string({ unit: 'binary', maxLength: 30 }).map(encodeURIComponent),
+    fc.stringMatching(/^[0-9]{17,300}$/),
+  )
+  .filter((id) => id !== ''); // an empty id is the collection itself
+
+function isValid(schema: { safeParse(value: unknown): { success: boolean } }, text: string) {
+  try {
+    return schema.safeParse(JSON.parse(text)).success;
+  } catch {
+    return false;
+  }
+}
+
+describe('hostile input, property-based', () => {
+  let vhost: TestVhost;
+  let database: TestDatabase;
+  let consumer: InProcessConsumer;
+  let close: () => Promise<void>;
+  let app: ReturnType<typeof createApp>;
+  let subscriptionId: number;
+  let before: { subscriptions: number; events: number };
+  const outcomes = new Map<number, number>();
+
+  async function counts() {
+    const [[row]] = await database.pool.query<RowDataPacket[]>(
+      'SELECT (SELECT COUNT(*) FROM subscription) AS s, (SELECT COUNT(*) FROM event_history) AS e',
+    );
+    return { subscriptions: Number(row?.['s']), events: Number(row?.['e']) };
+  }
+
+  /** Every answer is a 4xx problem+json: never a 5xx, never a success. */
+  function expectRefused(res: request.Response): void {
+    outcomes.set(res.status, (outcomes.get(res.status) ?? 0) + 1);
+    if (res.status < 400 || res.status >= 500) {
+      throw new Error(`answered ${res.status}: ${JSON.stringify(res.body)}`);
+    }
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: res.status, code: expect.any(String) });
+    expect(JSON.stringify(res.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+  }
+
+  beforeAll(async () => {
+    [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
+    consumer = await startInProcessConsumer({ amqpUrl: vhost.url, database: database.name });
+    const rpc = createRpcClient({ timeoutMs: 5_000, logger: testLogger });
+    const connection = await connectBroker({
+      url: vhost.url,
+      logger: testLogger,
+      setup: rpc.attach,
+    });
+    await connection.waitForConnect();
+    const readPool = createReadPool({
+      ...mysqlServer,
+      database: database.name,
+      connectionLimit: 2,
+    });
+    app = createApp({
+      rpc,
+      queries: createSubscriptionQueries(readPool),
+      logger: testLogger,
+      metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
+      authenticate: createAuthenticator({ disabled: true }),
+      rateLimitPerMinute: 0,
+      isReady: async () => true,
+    });
+    close = async () => {
+      await connection.close();
+      await readPool.end();
+    };
+    const userId = await database.createUser();
+    const created = await request(app).post('/api/v1/subscriptions').send({ user_id: userId });
+    subscriptionId = created.body.id;
+    before = await counts();
+  });
+
+  afterAll(async () => {
+    await close?.();
+    await consumer?.stop();
+    await Promise.all([vhost?.delete(), database?.drop()]);
+    console.log(
+      `hostile input: ${[...outcomes.values()].reduce((a, b) => a + b, 0)} requests, by status ${JSON.stringify(Object.fromEntries([...outcomes].sort()))}`,
+    );
+  });
+
+  it('POST with hostile objects, raw bodies and content types is always a 4xx problem', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          hostileObject.map((o) => JSON.stringify(o)),
+          rawBody,
+        ),
+        contentType,
+        async (body, type) => {
+          fc.pre(
+            !(
+              type.startsWith('application/') &&
+              type.includes('json') &&
+              isValid(purchaseRequestSchema, body)
+            ),
+          );
+          const call = request(app).post('/api/v1/subscriptions');
+          expectRefused(await (type ? call.set('Content-Type', type) : call).send(body));
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('PUT with hostile path ids and bodies is always a 4xx problem', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(pathId, fc.constant(String(subscriptionId))),
+        fc.oneof(
+          hostileObject.map((o) => JSON.stringify(o)),
+          rawBody,
+        ),
+        async (id, body) => {
+          fc.pre(!(/^[1-9][0-9]{0,15}$/.test(id) && isValid(statusChangeRequestSchema, body)));
+          expectRefused(
+            await request(app)
+              .put(`/api/v1/subscriptions/${id}/status`)
+              .set('Content-Type', 'application/json')
+              .send(body),
+          );
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('GET with hostile ids and query strings never answers 5xx', async () => {
+    const queryPart = fc.dictionary(
+      fc.oneof(
+        fc.constantFrom('user_id', 'status', 'limit', 'starting_after'),
+        fc.string({ maxLength: 8 }),
+      ),
+      fc.oneof(
+        nasty.map((value) => String(value)),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+      ),
+      { minKeys: 1, maxKeys: 4 },
+    );
+    await fc.assert(
+      fc.asyncProperty(pathId, queryPart, async (id, query) => {
+        for (const path of [`/api/v1/subscriptions/${id}`, `/api/v1/subscriptions/${id}/history`]) {
+          expectRefused(await request(app).get(path));
+        }
+        const res = await request(app).get('/api/v1/subscriptions').query(query);
+        if (res.status === 200) {
+          outcomes.set(200, (outcomes.get(200) ?? 0) + 1);
+          expect(listQuerySchema.safeParse(query).success).toBe(true);
+        } else {
+          expectRefused(res);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('wrote nothing: no subscription, no event beyond the one set up', async () => {
+    expect(await counts()).toEqual(before);
+    const [[row]] = await database.pool.query<RowDataPacket[]>(
+      'SELECT status_id, version FROM subscription WHERE id = ?',
+      [subscriptionId],
+    );
+    expect(row).toEqual({ status_id: 1, version: 0 });
+  });
+});
