@@ -45,14 +45,11 @@ interface Waiter {
 export interface ServiceProcess {
   readonly name: ServiceName;
   readonly pid: number;
-  /**
-   * Resolves with the first line (already printed or still to come) whose `msg` is `message`;
-   * with `since`, only lines from that index of `logLines()` on count.
-   */
-  waitForMessage(message: string, timeoutMs?: number, since?: number): Promise<LogLine>;
+  /** Resolves with the first line (already printed or still to come) whose `msg` is `message`. */
+  waitForMessage(message: string, timeoutMs?: number): Promise<LogLine>;
   /** Everything the service printed so far, stdout and stderr interleaved. */
   output(): string;
-  /** The lines printed so far, parsed; its length marks "from now on" for `waitForMessage`. */
+  /** The lines printed so far, parsed, oldest first. */
   logLines(): readonly LogLine[];
   /** Resolves with the exit once the process is gone, however it ended. */
   waitForExit(): Promise<Exit>;
@@ -133,13 +130,9 @@ function spawnService(name: ServiceName, settings: Record<string, string>): Serv
   follow(child.stdout, 'stdout');
   follow(child.stderr, 'stderr');
 
-  function waitForMessage(
-    message: string,
-    timeoutMs = START_TIMEOUT_MS,
-    since = 0,
-  ): Promise<LogLine> {
+  function waitForMessage(message: string, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> {
     const matches = (line: LogLine): boolean => line.msg === message;
-    const seen = lines.slice(since).find(matches);
+    const seen = lines.find(matches);
     if (seen) return Promise.resolve(seen);
     if (exit) {
       return Promise.reject(failure(`${name} exited (${describeExit(exit)}) before "${message}"`));

@@ -40,7 +40,6 @@ export interface CallOptions {
 
 interface PendingCall {
   channel: ConfirmChannel;
-  confirmed: boolean;
   timer: NodeJS.Timeout;
   resolve(reply: Reply): void;
   reject(error: AppError): void;
@@ -112,17 +111,13 @@ export function createRpcClient(deps: {
     for (const [correlationId, call] of pending) {
       if (call.channel !== closed) continue;
       settle(correlationId);
+      // Confirmed or not, the broker may hold the command: one still unconfirmed when the link
+      // drops may have been queued all the same. Only a nack means "not accepted".
       call.reject(
-        call.confirmed
-          ? new AppError(
-              'reply_lost',
-              'the broker accepted the command but the connection was lost before its reply; ' +
-                'its outcome is unknown',
-            )
-          : new AppError(
-              'command_not_confirmed',
-              'the broker connection was lost before it confirmed the command',
-            ),
+        new AppError(
+          'reply_lost',
+          'the connection to the broker was lost before the reply; the outcome is unknown',
+        ),
       );
     }
   }
@@ -187,7 +182,7 @@ export function createRpcClient(deps: {
             ),
           );
         }, timeoutMs);
-        const call: PendingCall = { channel: current, confirmed: false, timer, resolve, reject };
+        const call: PendingCall = { channel: current, timer, resolve, reject };
         pending.set(correlationId, call);
         try {
           const accepted = current.publish(
@@ -213,11 +208,10 @@ export function createRpcClient(deps: {
                 }),
               },
             },
-            (error) => {
-              if (!error) {
-                call.confirmed = true;
-                return;
-              }
+            (error: Error | null) => {
+              // amqplib also fails every unconfirmed publish with "channel closed" when the
+              // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
+              if (!error || error.message !== 'message nacked') return;
               if (!settle(correlationId)) return;
               reject(
                 new AppError('command_not_confirmed', 'the broker did not accept the command'),

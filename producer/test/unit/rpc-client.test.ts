@@ -170,21 +170,29 @@ describe('rpc client correlation map', () => {
 
   it('rejects a command the broker nacks with command_not_confirmed', async () => {
     const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
-    channel.published[0]?.confirm(new Error('nack'));
+    channel.published[0]?.confirm(new Error('message nacked'));
     expect(await codeOf(call)).toBe('command_not_confirmed');
     expect(rpc.pendingCount()).toBe(0);
   });
 
-  it('on channel loss, fails unconfirmed calls with 503 and confirmed ones as outcome unknown', async () => {
+  it('on channel loss, fails every pending call as outcome unknown, confirmed or not', async () => {
     const unconfirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
     const confirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
     channel.published[1]?.confirm();
     channel.emit('close');
-    expect(await codeOf(unconfirmed)).toBe('command_not_confirmed');
+    expect(await codeOf(unconfirmed)).toBe('reply_lost');
     expect(await codeOf(confirmed)).toBe('reply_lost');
     expect(rpc.pendingCount()).toBe(0);
     expect(rpc.isConnected()).toBe(false);
     expect(closeModel).toHaveBeenCalled();
+  });
+
+  it('does not take the "channel closed" failure of an unconfirmed publish for a refusal', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    channel.published[0]?.confirm(new Error('channel closed'));
+    expect(rpc.pendingCount()).toBe(1);
+    channel.emit('close');
+    expect(await codeOf(call)).toBe('reply_lost');
   });
 
   it('refuses calls at once while no channel is open', async () => {

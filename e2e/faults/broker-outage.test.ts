@@ -1,0 +1,156 @@
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Api, createApi, type SubscriptionBody } from '../support/api';
+import type { Producer, ServiceProcess } from '../support/services';
+import {
+  type Answer,
+  isSuccess,
+  printFigures,
+  runPaced,
+  sendPurchase,
+  tally,
+  waitUntil,
+} from './support/load';
+import { countByUser, createUsers, findLedgerInconsistencies, readLedger } from './support/ledger';
+import { createFaultStack, type FaultStack } from './support/stack';
+
+/** One purchase every INTERVAL_MS, each for a user of its own, so a doubled command shows. */
+const PURCHASES = 480;
+const INTERVAL_MS = 25;
+const CUT_AFTER_MS = 2_000;
+const CUT_FOR_MS = 4_000;
+const RPC_TIMEOUT_MS = 10_000;
+/** Reconnection backs off up to 5 s; both processes must be back within this of the restore. */
+const RECOVERY_LIMIT_MS = 8_000;
+
+describe('when the link to RabbitMQ is cut for a few seconds under load', () => {
+  let stack: FaultStack;
+  let consumer: ServiceProcess;
+  let producer: Producer;
+  let api: Api;
+  let users: number[];
+
+  beforeAll(async () => {
+    stack = await createFaultStack();
+    consumer = await stack.startConsumer();
+    producer = await stack.startProducer({ rpcTimeoutMs: RPC_TIMEOUT_MS });
+    api = createApi(producer.baseUrl);
+    users = await createUsers(stack.db.pool, PURCHASES, 'Broker Outage');
+  });
+
+  afterAll(async () => {
+    await stack?.release();
+  });
+
+  it(
+    'writes answer 503 or 504 and /readyz 503 while it is down, then 2xx again within seconds ' +
+      'of the restore from the same processes, with every 2xx committed once and no 503 applied',
+    async () => {
+      const exits: string[] = [];
+      for (const service of [producer, consumer]) {
+        void service.waitForExit().then(() => exits.push(service.name));
+      }
+      const probeReady = async () => (await api.send('GET', '/readyz')).status;
+      expect(await probeReady()).toBe(200);
+
+      const load = runPaced(PURCHASES, INTERVAL_MS, (index) =>
+        sendPurchase(api, users[index] as number),
+      );
+      const outage = (async () => {
+        await new Promise((resolve) => setTimeout(resolve, CUT_AFTER_MS));
+        const cutAt = performance.now();
+        stack.brokerProxy.sever();
+        await waitUntil('/readyz to answer 503', async () => (await probeReady()) === 503, 2_000);
+        const notReadyAfterMs = performance.now() - cutAt;
+        await new Promise((resolve) => setTimeout(resolve, cutAt + CUT_FOR_MS - performance.now()));
+        const restoredAt = performance.now();
+        stack.brokerProxy.restore();
+        await waitUntil(
+          '/readyz to answer 200',
+          async () => (await probeReady()) === 200,
+          RECOVERY_LIMIT_MS,
+          100,
+        );
+        return { cutAt, restoredAt, notReadyAfterMs, readyAfterMs: performance.now() - restoredAt };
+      })();
+      const [answers, { cutAt, restoredAt, notReadyAfterMs, readyAfterMs }] = await Promise.all([
+        load,
+        outage,
+      ]);
+
+      const firstSuccessAfterRestore = answers
+        .filter((answer) => isSuccess(answer) && answer.answeredAt >= restoredAt)
+        .reduce((first, answer) => Math.min(first, answer.answeredAt), Number.POSITIVE_INFINITY);
+      const recoveryMs = firstSuccessAfterRestore - restoredAt;
+      const failures = answers.filter((answer) => !isSuccess(answer));
+      const ledger = await readLedger(stack.db.pool);
+      const perUser = countByUser(ledger);
+      const rowsOf = (index: number) => perUser.get(users[index] as number) ?? 0;
+      const outcomes = answers.map((answer, index) => ({ answer, rows: rowsOf(index) }));
+      const landed = (status: number) =>
+        outcomes.filter(({ answer, rows }) => answer.status === status && rows > 0).length;
+      const reconnects = (service: ServiceProcess, message: string) =>
+        service.logLines().filter((line) => line.msg === message).length - 1;
+      printFigures('broker link cut', {
+        sent: answers.length,
+        statuses: tally(answers).statuses,
+        codes: tally(answers).codes,
+        cut_ms: Math.round(restoredAt - cutAt),
+        readyz_503_after_cut_ms: Math.round(notReadyAfterMs),
+        readyz_200_after_restore_ms: Math.round(readyAfterMs),
+        recovery_restore_to_first_2xx_ms: Math.round(recoveryMs),
+        rows: ledger.size,
+        duplicates: [...perUser.values()].filter((count) => count > 1).length,
+        unknown_504_that_landed: landed(504),
+        refused_503_that_landed: landed(503),
+        producer_reconnects: reconnects(producer, 'broker connected'),
+        consumer_reconnects: reconnects(consumer, 'consuming commands'),
+      });
+
+      // The outage was seen, and answered with the contract's codes only.
+      expect(failures.length).toBeGreaterThan(0);
+      for (const { status, code } of failures) {
+        expect({ status, code }).toEqual(
+          status === 503
+            ? {
+                status,
+                code: expect.stringMatching(/^(broker_unavailable|command_not_confirmed)$/),
+              }
+            : { status: 504, code: expect.stringMatching(/^(reply_timeout|reply_lost)$/) },
+        );
+      }
+      for (const answer of failures) {
+        expect(answer.sentAt).toBeGreaterThanOrEqual(cutAt - 1_000);
+      }
+      // Back within seconds, and every request sent after that succeeded.
+      expect(recoveryMs).toBeLessThan(RECOVERY_LIMIT_MS);
+      const lateFailures = failures.filter((answer) => answer.sentAt > firstSuccessAfterRestore);
+      expect(lateFailures).toEqual([]);
+      expect(notReadyAfterMs).toBeLessThan(2_000);
+      // Recovered in place: neither process exited, both reconnected.
+      expect(exits).toEqual([]);
+      expect(reconnects(producer, 'broker connected')).toBeGreaterThanOrEqual(1);
+      expect(reconnects(consumer, 'consuming commands')).toBeGreaterThanOrEqual(1);
+
+      // Every 201 is its user's one row; a 503 was not accepted, so it wrote nothing.
+      const wrong = outcomes.flatMap(({ answer, rows }, index) => {
+        const userId = users[index] as number;
+        if (answer.status === 201) {
+          const entry = ledger.get((answer.body as SubscriptionBody).id);
+          return rows === 1 && entry?.userId === userId
+            ? []
+            : [{ userId, ...summary(answer), rows }];
+        }
+        if (answer.status === 503) return rows === 0 ? [] : [{ userId, ...summary(answer), rows }];
+        return rows <= 1 ? [] : [{ userId, ...summary(answer), rows }];
+      });
+      expect(wrong).toEqual([]);
+      expect(findLedgerInconsistencies(ledger)).toEqual([]);
+    },
+    60_000,
+  );
+});
+
+function summary(answer: Answer): { status: number; code: string | undefined } {
+  return { status: answer.status, code: answer.code };
+}
