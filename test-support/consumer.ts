@@ -6,7 +6,7 @@ import {
 import { assertTopology } from '../consumer/src/broker/topology';
 import { createDatabasePool } from '../consumer/src/db/pool';
 import { type ConsumerMetrics, createConsumerMetrics } from '../consumer/src/metrics';
-import { createCommandExecutor } from '../consumer/src/subscriptions/apply-command';
+import { createBatchExecutor } from '../consumer/src/subscriptions/apply-command';
 import { createSubscriptionRepository } from '../consumer/src/subscriptions/repository';
 import { mysqlServer } from './database';
 import { testLogger } from './logger';
@@ -35,7 +35,7 @@ export async function startInProcessConsumer(options: {
   const metrics = createConsumerMetrics();
   const listener: CommandListener = await startCommandListener({
     channel,
-    execute: createCommandExecutor(createSubscriptionRepository(pool)),
+    execute: createBatchExecutor(createSubscriptionRepository(pool)),
     logger: testLogger,
     metrics,
   });

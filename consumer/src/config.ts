@@ -12,8 +12,15 @@ const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_]{1,64}$/, 'letters, digits and underscores, at most 64')
     .default('subscriptions'),
-  /** How many commands one consumer works on at once; also the size of its MySQL pool. */
-  CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * Commands one consumer holds at once (its prefetch). Those that arrive together are applied
+   * in one transaction, up to BATCH_SIZE each and CONSUMER_TRANSACTIONS at a time.
+   */
+  CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
+  /** Transactions at once; the MySQL pool has one more connection (for housekeeping). */
+  CONSUMER_TRANSACTIONS: z.coerce.number().int().min(1).max(64).default(4),
+  /** Most commands in one transaction; 1 turns group commit off. */
+  BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(64),
   /** How long processed commands (and so Idempotency-Keys) are kept; the contract says 24 h at least. */
   PROCESSED_RETENTION_HOURS: z.coerce
     .number()

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from './config';
 import { createDatabasePool } from './db/pool';
 import { createConsumerMetrics } from './metrics';
 import { startOpsServer } from './ops-server';
-import { createCommandExecutor } from './subscriptions/apply-command';
+import { createBatchExecutor } from './subscriptions/apply-command';
 import { schedulePurge } from './subscriptions/purge';
 import { createSubscriptionRepository } from './subscriptions/repository';
 
@@ -22,10 +22,10 @@ async function main(): Promise<void> {
     user: config.MYSQL_USER,
     password: config.MYSQL_PASSWORD,
     database: config.MYSQL_DATABASE,
-    connectionLimit: config.CONSUMER_CONCURRENCY,
+    connectionLimit: config.CONSUMER_TRANSACTIONS + 1,
   });
   const repository = createSubscriptionRepository(pool);
-  const execute = createCommandExecutor(repository);
+  const execute = createBatchExecutor(repository);
   const metrics = createConsumerMetrics();
 
   let listener: CommandListener | undefined;
@@ -44,7 +44,16 @@ async function main(): Promise<void> {
       });
       await channel.prefetch(config.CONSUMER_CONCURRENCY);
       await assertTopology(channel);
-      listener = await startCommandListener({ channel, execute, logger, metrics });
+      listener = await startCommandListener({
+        channel,
+        execute,
+        logger,
+        metrics,
+        batching: {
+          maxBatch: config.BATCH_SIZE,
+          maxConcurrentBatches: config.CONSUMER_TRANSACTIONS,
+        },
+      });
       consuming = true;
       logger.info({ concurrency: config.CONSUMER_CONCURRENCY }, 'consuming commands');
     },

@@ -17,7 +17,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { isTransientDatabaseError } from '../db/errors';
 import type { ListenerMetrics } from '../metrics';
-import type { Command, CommandIdentity, ExecuteCommand } from '../subscriptions/apply-command';
+import type { Command, CommandIdentity, ExecuteBatch } from '../subscriptions/apply-command';
 
 export interface CommandListener {
   /** Stops taking commands and resolves once those in hand are answered or handed back. */
@@ -88,24 +88,57 @@ function describe(issues: { path: PropertyKey[]; message: string }[]): string {
   return issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
 }
 
+/** A delivery that passed parsing and the deadline check, waiting for its batch. */
+interface Pending {
+  queue: QueueName;
+  message: ConsumeMessage;
+  command: Command;
+  identity: CommandIdentity;
+  deadline: number;
+  /** Whether `deadline` came with the command (else it is our retry window). */
+  hasDeadline: boolean;
+  received: number;
+  log: Logger;
+  done: () => void;
+}
+
+export interface BatchOptions {
+  /** Most commands in one transaction. */
+  maxBatch: number;
+  /** Most transactions at once (keep within the database pool). */
+  maxConcurrentBatches: number;
+}
+
+const DEFAULT_BATCHING: BatchOptions = { maxBatch: 64, maxConcurrentBatches: 4 };
+const DUPLICATE_KEY = 1062;
+
 /**
- * The consumer's controller: takes deliveries off the three command queues, runs each
- * through `execute`, replies to `reply_to` and acks only after the commit.
+ * The consumer's controller: takes deliveries off the three command queues, applies them in
+ * batches (group commit), replies to `reply_to` and acks each only after its batch committed.
  * - poison (unparsable or off-schema) is answered `invalid_command` and dead-lettered;
  * - a command past its deadline is dropped: the caller has already been told 504;
+ * - deliveries that arrive together share one transaction; while `maxConcurrentBatches`
+ *   transactions run, new ones wait and form the next, so batches grow with the load and a
+ *   lone command is not delayed;
  * - a transient database failure is retried with backoff until the deadline;
- * - any other failure is answered `internal_error` and dead-lettered, never retried in a loop.
+ * - any other failure splits the batch, so a bad command cannot sink its neighbours: alone,
+ *   it is answered `internal_error` and dead-lettered, never retried in a loop.
  */
 export async function startCommandListener(deps: {
   channel: Channel;
-  execute: ExecuteCommand;
+  execute: ExecuteBatch;
   logger: Logger;
   metrics?: ListenerMetrics;
+  batching?: Partial<BatchOptions>;
   now?: () => number;
 }): Promise<CommandListener> {
   const { channel, execute, logger, metrics = NO_METRICS, now = Date.now } = deps;
+  const { maxBatch, maxConcurrentBatches } = { ...DEFAULT_BATCHING, ...deps.batching };
   const inFlight = new Set<Promise<void>>();
   const consumerTags: string[] = [];
+  const waiting: Pending[] = [];
+  let running = 0;
+  let flushScheduled = false;
   let stopping = false;
 
   function settle(action: () => void, log: Logger): void {
@@ -131,27 +164,93 @@ export async function startCommandListener(deps: {
     );
   }
 
-  async function executeWithRetry(
-    command: Command,
-    identity: CommandIdentity,
-    deadline: number,
-    log: Logger,
-  ): Promise<Reply | 'gave-up'> {
-    for (let attempt = 1; ; attempt += 1) {
+  function answered(item: Pending, outcome: Reply): void {
+    reply(item.message, outcome, item.log);
+    settle(() => channel.ack(item.message), item.log);
+    const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
+    metrics.processed(item.command.name, result, (now() - item.received) / 1000);
+    item.log.info({ command: item.command.name, outcome: result }, 'command processed');
+    item.done();
+  }
+
+  function dropped(item: Pending): void {
+    if (item.hasDeadline && !stopping) {
+      item.log.warn('database unavailable until the deadline: command dropped unapplied');
+      metrics.expired(item.queue);
+      settle(() => channel.ack(item.message), item.log);
+    } else {
+      item.log.warn('database unavailable: command handed back to the queue');
+      settle(() => channel.nack(item.message, false, true), item.log);
+    }
+    item.done();
+  }
+
+  function failed(item: Pending, error: unknown): void {
+    item.log.error({ err: error }, 'command failed, dead-lettered');
+    metrics.deadLettered(item.queue, 'error');
+    reply(
+      item.message,
+      { ok: false, error: { code: 'internal_error', message: 'internal error' } },
+      item.log,
+    );
+    settle(() => channel.nack(item.message, false, false), item.log);
+    item.done();
+  }
+
+  /** Runs one batch to its end: every item is answered, dropped or dead-lettered. */
+  async function runBatch(batch: Pending[]): Promise<void> {
+    let live = batch;
+    for (let attempt = 1; live.length > 0; attempt += 1) {
       try {
-        return await execute(command, identity);
+        const replies = await execute(live.map(({ command, identity }) => ({ command, identity })));
+        live.forEach((item, index) => answered(item, replies[index] as Reply));
+        return;
       } catch (error) {
-        if (!isTransientDatabaseError(error)) throw error;
+        // A twin of one of these commands committed meanwhile: run again to replay it.
+        if ((error as { errno?: number }).errno === DUPLICATE_KEY && attempt === 1) continue;
+        if (!isTransientDatabaseError(error)) {
+          if (live.length === 1) {
+            failed(live[0] as Pending, error);
+            return;
+          }
+          for (const item of live) await runBatch([item]);
+          return;
+        }
         const delay = Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 1));
-        if (stopping || now() + delay >= deadline) return 'gave-up';
-        metrics.retried(command.name);
-        log.warn({ err: error, attempt, delay }, 'transient database failure, retrying');
+        const giveUp = (item: Pending) => stopping || now() + delay >= item.deadline;
+        live.filter(giveUp).forEach(dropped);
+        live = live.filter((item) => !giveUp(item));
+        if (live.length === 0) return;
+        for (const item of live) metrics.retried(item.command.name);
+        logger.warn(
+          { err: error, attempt, delay, batch: live.length },
+          'transient database failure, retrying',
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
   }
 
-  async function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
+  function flush(): void {
+    flushScheduled = false;
+    while (waiting.length > 0 && running < maxConcurrentBatches) {
+      const batch = waiting.splice(0, maxBatch);
+      running += 1;
+      void runBatch(batch).finally(() => {
+        running -= 1;
+        if (waiting.length > 0) scheduleFlush();
+      });
+    }
+  }
+
+  /** Gathers everything delivered in this turn of the event loop into one batch. */
+  function scheduleFlush(): void {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+
+  function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
     const headers = message.properties.headers ?? {};
     const log = logger.child({
       request_id: headers[HEADER_REQUEST_ID],
@@ -164,7 +263,7 @@ export async function startCommandListener(deps: {
       metrics.deadLettered(queue, 'poison');
       reply(message, { ok: false, error: { code: 'invalid_command', message: command } }, log);
       settle(() => channel.nack(message, false, false), log);
-      return;
+      return Promise.resolve();
     }
 
     const deadlineHeader = Number(headers[HEADER_DEADLINE]);
@@ -173,46 +272,23 @@ export async function startCommandListener(deps: {
       log.warn('command past its deadline dropped unapplied');
       metrics.expired(queue);
       settle(() => channel.ack(message), log);
-      return;
+      return Promise.resolve();
     }
-    const deadline = hasDeadline ? deadlineHeader : now() + RETRY_WINDOW_WITHOUT_DEADLINE_MS;
-    const started = now();
-
-    try {
-      const outcome = await executeWithRetry(command, identityOf(message), deadline, log);
-      if (outcome === 'gave-up') {
-        if (hasDeadline && !stopping) {
-          log.warn('database unavailable until the deadline: command dropped unapplied');
-          metrics.expired(queue);
-          settle(() => channel.ack(message), log);
-        } else {
-          log.warn('database unavailable: command handed back to the queue');
-          settle(() => channel.nack(message, false, true), log);
-        }
-        return;
-      }
-      reply(message, outcome, log);
-      settle(() => channel.ack(message), log);
-      const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
-      metrics.processed(command.name, result, (now() - started) / 1000);
-      log.info(
-        {
-          command: command.name,
-          outcome: outcome.ok ? 'applied' : outcome.error.code,
-          replayed: outcome.replayed === true,
-        },
-        'command processed',
-      );
-    } catch (error) {
-      log.error({ err: error }, 'command failed, dead-lettered');
-      metrics.deadLettered(queue, 'error');
-      reply(
+    const received = now();
+    return new Promise<void>((done) => {
+      waiting.push({
+        queue,
         message,
-        { ok: false, error: { code: 'internal_error', message: 'internal error' } },
+        command,
+        identity: identityOf(message),
+        deadline: hasDeadline ? deadlineHeader : received + RETRY_WINDOW_WITHOUT_DEADLINE_MS,
+        hasDeadline,
+        received,
         log,
-      );
-      settle(() => channel.nack(message, false, false), log);
-    }
+        done,
+      });
+      scheduleFlush();
+    });
   }
 
   for (const queue of QUEUES) {

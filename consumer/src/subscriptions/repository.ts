@@ -15,10 +15,12 @@ interface SubscriptionRow extends RowDataPacket {
   updated_at: Date | null;
 }
 
-/** The statements a command runs inside one transaction. */
+/** The statements commands run inside one transaction; the bulk ones serve a whole batch. */
 export interface SubscriptionTransaction {
-  /** Creates an ACTIVE subscription; `null` when the user does not exist. */
-  insertSubscription(userId: number, now: Date): Promise<number | null>;
+  /** Which of these users exist. */
+  findUsers(userIds: readonly number[]): Promise<Set<number>>;
+  /** Creates one ACTIVE subscription per user id, in one statement; returns their ids in order. */
+  insertSubscriptions(userIds: readonly number[], now: Date): Promise<number[]>;
   /**
    * Moves `from` -> `to` in one conditional statement; false when the row was not in `from`
    * (or, given `ownerId`, belongs to another user).
@@ -32,17 +34,19 @@ export interface SubscriptionTransaction {
   ): Promise<boolean>;
   /** `null` when it does not exist or, given `ownerId`, belongs to another user. */
   findSubscription(id: number, ownerId?: number): Promise<Subscription | null>;
-  appendEvent(subscriptionId: number, type: EventType, now: Date): Promise<void>;
-  /** The stored outcome of a command seen before, or `null`. */
-  findProcessed(commandKey: string): Promise<ProcessedCommand | null>;
-  /** Records a command's outcome; a concurrent twin makes this fail with a duplicate key. */
-  recordProcessed(
-    record: ProcessedCommand & {
-      idempotencyKey?: string | undefined;
-      messageId?: string | undefined;
-    },
+  appendEvents(
+    events: readonly { subscriptionId: number; type: EventType }[],
     now: Date,
   ): Promise<void>;
+  /** The stored outcomes of commands seen before, by command key. */
+  findProcessedMany(commandKeys: readonly string[]): Promise<Map<string, ProcessedCommand>>;
+  /** Records outcomes; a twin committed meanwhile makes this fail with a duplicate key (1062). */
+  recordProcessedMany(records: readonly ProcessedRecord[], now: Date): Promise<void>;
+}
+
+export interface ProcessedRecord extends ProcessedCommand {
+  idempotencyKey?: string | undefined;
+  messageId?: string | undefined;
 }
 
 export interface ProcessedCommand {
@@ -59,13 +63,25 @@ export interface SubscriptionRepository {
 }
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
+  // Read once: bulk inserts depend on this server setting (other than 1 on multi-primary setups).
+  let step: Promise<number> | undefined;
+  const autoIncrementStep = () => {
+    step ??= pool
+      .query<RowDataPacket[]>('SELECT @@auto_increment_increment AS step')
+      .then(([rows]) => Number(rows[0]?.['step'] ?? 1))
+      .catch((error: unknown) => {
+        step = undefined;
+        throw error;
+      });
+    return step;
+  };
   return {
     async inTransaction(work) {
       const connection = await pool.getConnection();
       let healthy = true;
       try {
         await connection.beginTransaction();
-        const result = await work(bindTransaction(connection));
+        const result = await work(bindTransaction(connection, autoIncrementStep));
         await connection.commit();
         return result;
       } catch (error) {
@@ -90,6 +106,7 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
 }
 
 interface ProcessedRow extends RowDataPacket {
+  command_key: string;
   request_hash: string;
   reply: string;
 }
@@ -103,17 +120,35 @@ async function rollbackQuietly(connection: PoolConnection): Promise<boolean> {
   }
 }
 
-function bindTransaction(connection: PoolConnection): SubscriptionTransaction {
+function bindTransaction(
+  connection: PoolConnection,
+  autoIncrementStep: () => Promise<number>,
+): SubscriptionTransaction {
   return {
-    async insertSubscription(userId, now) {
-      // Selecting the user inside the insert makes "does the user exist" and the insert one step.
-      const [result] = await connection.execute<ResultSetHeader>({
-        sql: `INSERT INTO subscription (user_id, status_id, created_at)
-              SELECT id, ?, ? FROM \`user\` WHERE id = ?`,
-        values: [STATUS_IDS.ACTIVE, now, userId],
+    async findUsers(userIds) {
+      if (userIds.length === 0) return new Set();
+      const [rows] = await connection.query<RowDataPacket[]>({
+        sql: 'SELECT id FROM `user` WHERE id IN (?)',
+        values: [userIds],
         timeout: STATEMENT_TIMEOUT_MS,
       });
-      return result.affectedRows === 1 ? result.insertId : null;
+      return new Set(rows.map((row) => Number(row['id'])));
+    },
+
+    async insertSubscriptions(userIds, now) {
+      if (userIds.length === 0) return [];
+      const [result] = await connection.query<ResultSetHeader>({
+        sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES ?',
+        values: [userIds.map((userId) => [userId, STATUS_IDS.ACTIVE, now])],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      if (result.affectedRows !== userIds.length) {
+        throw new Error(`inserted ${result.affectedRows} of ${userIds.length} subscriptions`);
+      }
+      // A multi-row INSERT ... VALUES is a "simple insert": InnoDB gives it one run of ids,
+      // spaced by auto_increment_increment, in every auto-increment lock mode.
+      const step = await autoIncrementStep();
+      return userIds.map((_, index) => result.insertId + index * step);
     },
 
     async changeStatus(id, from, to, now, ownerId) {
@@ -144,37 +179,48 @@ function bindTransaction(connection: PoolConnection): SubscriptionTransaction {
       return row ? toSubscription(row) : null;
     },
 
-    async appendEvent(subscriptionId, type, now) {
-      await connection.execute({
-        sql: 'INSERT INTO event_history (subscription_id, type, created_at) VALUES (?, ?, ?)',
-        values: [subscriptionId, type, now],
+    async appendEvents(events, now) {
+      if (events.length === 0) return;
+      await connection.query({
+        sql: 'INSERT INTO event_history (subscription_id, type, created_at) VALUES ?',
+        values: [events.map((event) => [event.subscriptionId, event.type, now])],
         timeout: STATEMENT_TIMEOUT_MS,
       });
     },
 
-    async findProcessed(commandKey) {
-      const [rows] = await connection.execute<ProcessedRow[]>({
-        sql: 'SELECT request_hash, reply FROM processed_command WHERE command_key = ?',
-        values: [commandKey],
+    async findProcessedMany(commandKeys) {
+      const found = new Map<string, ProcessedCommand>();
+      if (commandKeys.length === 0) return found;
+      const [rows] = await connection.query<ProcessedRow[]>({
+        sql: 'SELECT command_key, request_hash, reply FROM processed_command WHERE command_key IN (?)',
+        values: [commandKeys],
         timeout: STATEMENT_TIMEOUT_MS,
       });
-      const row = rows[0];
-      if (!row) return null;
-      return { commandKey, requestHash: row.request_hash, reply: JSON.parse(row.reply) as Reply };
+      for (const row of rows) {
+        found.set(row.command_key, {
+          commandKey: row.command_key,
+          requestHash: row.request_hash,
+          reply: JSON.parse(row.reply) as Reply,
+        });
+      }
+      return found;
     },
 
-    async recordProcessed(record, now) {
-      await connection.execute({
+    async recordProcessedMany(records, now) {
+      if (records.length === 0) return;
+      await connection.query({
         sql: `INSERT INTO processed_command
                 (command_key, request_hash, idempotency_key, message_id, reply, created_at)
-              VALUES (?, ?, ?, ?, ?, ?)`,
+              VALUES ?`,
         values: [
-          record.commandKey,
-          record.requestHash,
-          record.idempotencyKey ?? null,
-          record.messageId ?? null,
-          JSON.stringify(record.reply),
-          now,
+          records.map((record) => [
+            record.commandKey,
+            record.requestHash,
+            record.idempotencyKey ?? null,
+            record.messageId ?? null,
+            JSON.stringify(record.reply),
+            now,
+          ]),
         ],
         timeout: STATEMENT_TIMEOUT_MS,
       });
