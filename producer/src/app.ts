@@ -1,9 +1,9 @@
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { RpcClient } from './broker/rpc-client';
 import { createDocsRouter } from './http/docs-router';
+import { accessLog } from './http/access-log';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { createRateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
@@ -47,6 +47,8 @@ export function createApp(deps: AppDeps): Express {
   const { rpc, queries, logger, metrics, isReady, authenticate, rateLimitPerMinute } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // Answers are never cached by validators; hashing every body for an ETag is wasted work.
+  app.set('etag', false);
 
   app.use(requestId);
   app.use(measure(metrics));
@@ -58,15 +60,7 @@ export function createApp(deps: AppDeps): Express {
       },
     }),
   );
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (_req, res) => res.locals['requestId'],
-      customLogLevel: (_req, res, error) =>
-        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-    }),
-  );
+  app.use(accessLog(logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

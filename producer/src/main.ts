@@ -79,10 +79,15 @@ async function main(): Promise<void> {
       'shutting down: finishing requests in hand',
     );
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Kept-alive connections would otherwise linger until their timeout: answers given from now
+    // on close theirs, and those that fall idle are closed as they do.
+    server.on('request', (_req, res) => res.setHeader('Connection', 'close'));
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.closeIdleConnections();
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await rpc.drain();
     await closed;
+    clearInterval(sweep);
     clearTimeout(force);
     await connection.close();
     await readPool.end();

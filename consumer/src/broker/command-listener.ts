@@ -98,7 +98,8 @@ interface Pending {
   /** Whether `deadline` came with the command (else it is our retry window). */
   hasDeadline: boolean;
   received: number;
-  log: Logger;
+  /** The command's logger, made only when something is logged (it costs at every message). */
+  log: () => Logger;
   done: () => void;
 }
 
@@ -141,16 +142,16 @@ export async function startCommandListener(deps: {
   let flushScheduled = false;
   let stopping = false;
 
-  function settle(action: () => void, log: Logger): void {
+  function settle(action: () => void, log: () => Logger): void {
     try {
       action();
     } catch (error) {
       // The channel died under us; the broker will redeliver what we could not ack.
-      log.warn({ err: error }, 'could not settle command: channel closed');
+      log().warn({ err: error }, 'could not settle command: channel closed');
     }
   }
 
-  function reply(message: ConsumeMessage, body: Reply, log: Logger): void {
+  function reply(message: ConsumeMessage, body: Reply, log: () => Logger): void {
     const { replyTo, correlationId } = message.properties;
     if (!replyTo) return;
     settle(
@@ -169,24 +170,26 @@ export async function startCommandListener(deps: {
     settle(() => channel.ack(item.message), item.log);
     const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
     metrics.processed(item.command.name, result, (now() - item.received) / 1000);
-    item.log.info({ command: item.command.name, outcome: result }, 'command processed');
+    if (logger.isLevelEnabled('info')) {
+      item.log().info({ command: item.command.name, outcome: result }, 'command processed');
+    }
     item.done();
   }
 
   function dropped(item: Pending): void {
     if (item.hasDeadline && !stopping) {
-      item.log.warn('database unavailable until the deadline: command dropped unapplied');
+      item.log().warn('database unavailable until the deadline: command dropped unapplied');
       metrics.expired(item.queue);
       settle(() => channel.ack(item.message), item.log);
     } else {
-      item.log.warn('database unavailable: command handed back to the queue');
+      item.log().warn('database unavailable: command handed back to the queue');
       settle(() => channel.nack(item.message, false, true), item.log);
     }
     item.done();
   }
 
   function failed(item: Pending, error: unknown): void {
-    item.log.error({ err: error }, 'command failed, dead-lettered');
+    item.log().error({ err: error }, 'command failed, dead-lettered');
     metrics.deadLettered(item.queue, 'error');
     reply(
       item.message,
@@ -252,14 +255,16 @@ export async function startCommandListener(deps: {
 
   function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
     const headers = message.properties.headers ?? {};
-    const log = logger.child({
-      request_id: headers[HEADER_REQUEST_ID],
-      command_id: message.properties.messageId,
-      queue,
-    });
+    let child: Logger | undefined;
+    const log = () =>
+      (child ??= logger.child({
+        request_id: headers[HEADER_REQUEST_ID],
+        command_id: message.properties.messageId,
+        queue,
+      }));
     const command = parseCommand(queue, message.content, headers);
     if (typeof command === 'string') {
-      log.warn({ reason: command }, 'poison command dead-lettered');
+      log().warn({ reason: command }, 'poison command dead-lettered');
       metrics.deadLettered(queue, 'poison');
       reply(message, { ok: false, error: { code: 'invalid_command', message: command } }, log);
       settle(() => channel.nack(message, false, false), log);
@@ -269,7 +274,7 @@ export async function startCommandListener(deps: {
     const deadlineHeader = Number(headers[HEADER_DEADLINE]);
     const hasDeadline = Number.isFinite(deadlineHeader) && deadlineHeader > 0;
     if (hasDeadline && now() > deadlineHeader) {
-      log.warn('command past its deadline dropped unapplied');
+      log().warn('command past its deadline dropped unapplied');
       metrics.expired(queue);
       settle(() => channel.ack(message), log);
       return Promise.resolve();

@@ -1,7 +1,9 @@
-import { Router } from 'express';
-import express from 'express';
-import swaggerUi from 'swagger-ui-dist';
+import path from 'node:path';
+import express, { Router } from 'express';
 import { createOpenApiDocument } from './openapi';
+
+/** Swagger UI's files, found without loading its bundle into this process. */
+const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
 
 /** The page loads only what this service serves: no CDN, no inline script. */
 const DOCS_PAGE = `<!doctype html>
@@ -39,9 +41,6 @@ export function createDocsRouter(): Router {
   router.get('/docs/init.js', (_req, res) => {
     res.type('application/javascript').send(INIT_SCRIPT);
   });
-  router.use(
-    '/docs/assets',
-    express.static(swaggerUi.getAbsoluteFSPath(), { index: false, maxAge: '1d' }),
-  );
+  router.use('/docs/assets', express.static(SWAGGER_UI_DIR, { index: false, maxAge: '1d' }));
   return router;
 }
