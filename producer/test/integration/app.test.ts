@@ -4,41 +4,12 @@ import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
-import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { testLogger } from '../../../test-support/logger';
-import { createApp } from '../../src/app';
-import { createAuthenticator } from '../../src/http/auth';
-import { createProducerMetrics } from '../../src/metrics';
-import { connectBroker } from '../../src/broker/connection';
-import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
-import { createReadPool } from '../../src/read-model/pool';
-import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
+import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
+import { startInProcessProducer } from '../../../test-support/producer';
+import { type RpcClient } from '../../src/broker/rpc-client';
 
-/** The real app, RPC client and read model on a vhost and a database of its own. */
-async function startProducer(amqpUrl: string, database: string, timeoutMs = 5_000) {
-  const rpc = createRpcClient({ timeoutMs, logger: testLogger });
-  const connection = await connectBroker({ url: amqpUrl, logger: testLogger, setup: rpc.attach });
-  await connection.waitForConnect();
-  const readPool = createReadPool({ ...mysqlServer, database, connectionLimit: 2 });
-  const queries = createSubscriptionQueries(readPool);
-  const app = createApp({
-    rpc,
-    queries,
-    logger: testLogger,
-    metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
-    authenticate: createAuthenticator({ disabled: true }),
-    rateLimitPerMinute: 0,
-    isReady: async () => rpc.isConnected(),
-  });
-  return {
-    app,
-    rpc,
-    connection,
-    async stop() {
-      await connection.close();
-      await readPool.end();
-    },
-  };
+function startProducer(amqpUrl: string, database: string, timeoutMs = 5_000) {
+  return startInProcessProducer({ amqpUrl, database, timeoutMs });
 }
 
 const problemJson = /^application\/problem\+json/;

@@ -4,15 +4,12 @@ import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
-import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
+import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
+import { startInProcessProducer } from '../../../test-support/producer';
 import { createApp } from '../../src/app';
-import { connectBroker } from '../../src/broker/connection';
-import { createRpcClient } from '../../src/broker/rpc-client';
 import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
-import { createReadPool } from '../../src/read-model/pool';
-import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
 import { signToken } from '../../src/tokens';
 
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
@@ -50,35 +47,13 @@ describe('authentication and ownership', () => {
   beforeAll(async () => {
     [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
     consumer = await startInProcessConsumer({ amqpUrl: vhost.url, database: database.name });
-    const rpc = createRpcClient({ timeoutMs: 5_000, logger: testLogger });
-    const connection = await connectBroker({
-      url: vhost.url,
-      logger: testLogger,
-      setup: rpc.attach,
-    });
-    await connection.waitForConnect();
-    const readPool = createReadPool({
-      ...mysqlServer,
+    const producer = await startInProcessProducer({
+      amqpUrl: vhost.url,
       database: database.name,
-      connectionLimit: 2,
+      auth: { disabled: false, secret: SECRET, clockToleranceSeconds: 5 },
     });
-    app = createApp({
-      rpc,
-      queries: createSubscriptionQueries(readPool),
-      logger: testLogger,
-      metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
-      authenticate: createAuthenticator({
-        disabled: false,
-        secret: SECRET,
-        clockToleranceSeconds: 5,
-      }),
-      rateLimitPerMinute: 0,
-      isReady: async () => true,
-    });
-    close = async () => {
-      await connection.close();
-      await readPool.end();
-    };
+    app = producer.app;
+    close = producer.stop;
     alice = await database.createUser('Alice');
     bob = await database.createUser('Bob');
     const sign = (userId: number, admin = false) =>

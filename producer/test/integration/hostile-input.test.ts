@@ -4,20 +4,14 @@ import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
-import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { testLogger } from '../../../test-support/logger';
-import { createApp } from '../../src/app';
-import { connectBroker } from '../../src/broker/connection';
-import { createRpcClient } from '../../src/broker/rpc-client';
-import { createAuthenticator } from '../../src/http/auth';
+import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
+import { startInProcessProducer } from '../../../test-support/producer';
+import { type createApp } from '../../src/app';
 import {
   listQuerySchema,
   purchaseRequestSchema,
   statusChangeRequestSchema,
 } from '../../src/http/schemas';
-import { createProducerMetrics } from '../../src/metrics';
-import { createReadPool } from '../../src/read-model/pool';
-import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
 
 /** Cases per property; `FUZZ_RUNS=20000 npm test` digs deeper. */
 const RUNS = Number(process.env['FUZZ_RUNS'] || 1000);
@@ -164,31 +158,9 @@ describe('hostile input, property-based', () => {
   beforeAll(async () => {
     [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
     consumer = await startInProcessConsumer({ amqpUrl: vhost.url, database: database.name });
-    const rpc = createRpcClient({ timeoutMs: 5_000, logger: testLogger });
-    const connection = await connectBroker({
-      url: vhost.url,
-      logger: testLogger,
-      setup: rpc.attach,
-    });
-    await connection.waitForConnect();
-    const readPool = createReadPool({
-      ...mysqlServer,
-      database: database.name,
-      connectionLimit: 2,
-    });
-    app = createApp({
-      rpc,
-      queries: createSubscriptionQueries(readPool),
-      logger: testLogger,
-      metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
-      authenticate: createAuthenticator({ disabled: true }),
-      rateLimitPerMinute: 0,
-      isReady: async () => true,
-    });
-    close = async () => {
-      await connection.close();
-      await readPool.end();
-    };
+    const producer = await startInProcessProducer({ amqpUrl: vhost.url, database: database.name });
+    app = producer.app;
+    close = producer.stop;
     const userId = await database.createUser();
     const created = await request(app).post('/api/v1/subscriptions').send({ user_id: userId });
     subscriptionId = created.body.id;

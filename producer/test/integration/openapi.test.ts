@@ -5,15 +5,9 @@ import addFormats from 'ajv-formats';
 import request, { type Response } from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
-import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { testLogger } from '../../../test-support/logger';
-import { createApp } from '../../src/app';
-import { createAuthenticator } from '../../src/http/auth';
-import { createProducerMetrics } from '../../src/metrics';
-import { connectBroker } from '../../src/broker/connection';
-import { createRpcClient } from '../../src/broker/rpc-client';
-import { createReadPool } from '../../src/read-model/pool';
-import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
+import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
+import { startInProcessProducer } from '../../../test-support/producer';
+import { type createApp } from '../../src/app';
 
 type OpenApiDocument = {
   openapi: string;
@@ -33,31 +27,9 @@ describe('the OpenAPI document', () => {
   beforeAll(async () => {
     [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
     consumer = await startInProcessConsumer({ amqpUrl: vhost.url, database: database.name });
-    const rpc = createRpcClient({ timeoutMs: 5_000, logger: testLogger });
-    const connection = await connectBroker({
-      url: vhost.url,
-      logger: testLogger,
-      setup: rpc.attach,
-    });
-    await connection.waitForConnect();
-    const readPool = createReadPool({
-      ...mysqlServer,
-      database: database.name,
-      connectionLimit: 2,
-    });
-    app = createApp({
-      rpc,
-      queries: createSubscriptionQueries(readPool),
-      logger: testLogger,
-      metrics: createProducerMetrics({ pendingCalls: () => 0 }),
-      authenticate: createAuthenticator({ disabled: true }),
-      rateLimitPerMinute: 0,
-      isReady: async () => true,
-    });
-    close = async () => {
-      await connection.close();
-      await readPool.end();
-    };
+    const producer = await startInProcessProducer({ amqpUrl: vhost.url, database: database.name });
+    app = producer.app;
+    close = producer.stop;
     userId = await database.createUser();
     document = (await request(app).get('/api/openapi.json').expect(200)).body;
     // OpenAPI 3.1 schemas are JSON Schema 2020-12; the document is one schema resource.

@@ -1,0 +1,54 @@
+import { createApp } from '../producer/src/app';
+import { connectBroker } from '../producer/src/broker/connection';
+import { createRpcClient } from '../producer/src/broker/rpc-client';
+import { type AuthOptions, createAuthenticator } from '../producer/src/http/auth';
+import { createProducerMetrics } from '../producer/src/metrics';
+import { createReadPool } from '../producer/src/read-model/pool';
+import { createSubscriptionQueries } from '../producer/src/read-model/subscription-queries';
+import { mysqlServer } from './database';
+import { testLogger } from './logger';
+
+/**
+ * The producer's real pieces wired in-process (the HTTP app, the RPC client on a live broker
+ * connection, the read model on a live pool) on a vhost and a database of the test's own.
+ */
+export async function startInProcessProducer(options: {
+  amqpUrl: string;
+  database: string;
+  timeoutMs?: number;
+  auth?: AuthOptions;
+  rateLimitPerMinute?: number;
+}) {
+  const rpc = createRpcClient({ timeoutMs: options.timeoutMs ?? 5_000, logger: testLogger });
+  const connection = await connectBroker({
+    url: options.amqpUrl,
+    logger: testLogger,
+    setup: rpc.attach,
+  });
+  await connection.waitForConnect();
+  const readPool = createReadPool({
+    ...mysqlServer,
+    database: options.database,
+    connectionLimit: 2,
+  });
+  const app = createApp({
+    rpc,
+    queries: createSubscriptionQueries(readPool),
+    logger: testLogger,
+    metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
+    authenticate: createAuthenticator(options.auth ?? { disabled: true }),
+    rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    isReady: async () => rpc.isConnected(),
+  });
+  return {
+    app,
+    rpc,
+    connection,
+    async stop() {
+      await connection.close();
+      await readPool.end();
+    },
+  };
+}
+
+export type InProcessProducer = Awaited<ReturnType<typeof startInProcessProducer>>;
