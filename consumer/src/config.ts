@@ -18,7 +18,7 @@ const configSchema = z.object({
    */
   CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
   /** Transactions at once; the MySQL pool has one more connection (for housekeeping). */
-  CONSUMER_TRANSACTIONS: z.coerce.number().int().min(1).max(64).default(4),
+  CONSUMER_TRANSACTIONS: z.coerce.number().int().min(1).max(64).default(2),
   /** Most commands in one transaction; 1 turns group commit off. */
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(64),
   /** How long processed commands (and so Idempotency-Keys) are kept; the contract says 24 h at least. */

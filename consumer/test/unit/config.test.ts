@@ -11,7 +11,7 @@ describe('consumer loadConfig', () => {
       MYSQL_PASSWORD: '',
       MYSQL_DATABASE: 'subscriptions',
       CONSUMER_CONCURRENCY: 64,
-      CONSUMER_TRANSACTIONS: 4,
+      CONSUMER_TRANSACTIONS: 2,
       BATCH_SIZE: 64,
       PROCESSED_RETENTION_HOURS: 24,
       METRICS_PORT: 9464,

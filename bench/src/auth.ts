@@ -1,0 +1,22 @@
+import { signToken } from '../../producer/dist/tokens';
+import type { AuthSettings } from './options';
+
+/** Admin of user 1 (the seeded Admin), so every purchase is allowed whoever it is for. */
+const ADMIN_USER_ID = 1;
+
+/** The Authorization header for a stack with auth on; none when no secret is configured. */
+export async function authorizationHeaders(
+  auth: AuthSettings | undefined,
+  ttlSeconds: number,
+): Promise<Record<string, string>> {
+  if (!auth) return {};
+  const token = await signToken({
+    secret: auth.secret,
+    userId: ADMIN_USER_ID,
+    admin: true,
+    ttlSeconds,
+    issuer: auth.issuer,
+    audience: auth.audience,
+  });
+  return { authorization: `Bearer ${token}` };
+}

@@ -1,0 +1,96 @@
+import autocannon from 'autocannon';
+import { samplePeakMemory, type MemoryPeaks } from './memory';
+import { EXPECTED_STATUSES, type ScenarioName } from './scenarios';
+import type { Target, TargetName } from './targets';
+
+/** Past the producer's RPC deadline (10 s): a slow answer shows as its 504, not as a timeout. */
+const REQUEST_TIMEOUT_SECONDS = 30;
+
+/** What one cell of the matrix measured: one scenario, one target, one concurrency, one run. */
+export interface Measurement {
+  scenario: ScenarioName;
+  target: TargetName;
+  connections: number;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number };
+  /** Answers by HTTP status. */
+  statusCounts: Record<string, number>;
+  /** Answers whose status the scenario does not expect (see EXPECTED_STATUSES). */
+  unexpected: number;
+  /** Connection errors other than timeouts. */
+  errors: number;
+  timeouts: number;
+  peakRssBytes: MemoryPeaks;
+}
+
+export interface Cell {
+  scenario: ScenarioName;
+  target: Target;
+  connections: number;
+  requests: autocannon.Request[];
+}
+
+export interface Durations {
+  durationSeconds: number;
+  warmupSeconds: number;
+}
+
+/** A short unmeasured burst first (JIT, pools, connections), then the measured run. */
+export async function measureCell(
+  cell: Cell,
+  durations: Durations,
+  signal: AbortSignal,
+): Promise<Measurement> {
+  if (durations.warmupSeconds > 0) await fire(cell, durations.warmupSeconds, signal);
+  const memory = samplePeakMemory(cell.target.memory);
+  const result = await fire(cell, durations.durationSeconds, signal);
+  return toMeasurement(cell, result, await memory.stop());
+}
+
+function fire(cell: Cell, seconds: number, signal: AbortSignal): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: cell.target.baseUrl,
+        connections: cell.connections,
+        duration: seconds,
+        timeout: REQUEST_TIMEOUT_SECONDS,
+        headers: cell.target.headers,
+        requests: cell.requests,
+      },
+      (error: unknown, result) => {
+        signal.removeEventListener('abort', stop);
+        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        else resolve(result);
+      },
+    );
+    // Ends the run early with what it has; the caller sees the signal and stops.
+    function stop(): void {
+      instance.stop();
+    }
+    signal.addEventListener('abort', stop, { once: true });
+  });
+}
+
+function toMeasurement(cell: Cell, result: autocannon.Result, peaks: MemoryPeaks): Measurement {
+  const statusCounts: Record<string, number> = {};
+  for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
+    statusCounts[status] = stats.count ?? 0;
+  }
+  const expected = EXPECTED_STATUSES[cell.scenario];
+  const unexpected = Object.entries(statusCounts)
+    .filter(([status]) => !expected.has(Number(status)))
+    .reduce((sum, [, count]) => sum + count, 0);
+  return {
+    scenario: cell.scenario,
+    target: cell.target.name,
+    connections: cell.connections,
+    requestsPerSecond: result.requests.average,
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99 },
+    statusCounts,
+    unexpected,
+    errors: result.errors - result.timeouts,
+    timeouts: result.timeouts,
+    peakRssBytes: peaks,
+  };
+}

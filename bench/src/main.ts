@@ -1,0 +1,164 @@
+import dotenv from 'dotenv';
+import { renderChart } from './chart';
+import { createCleanup, type Cleanup } from './cleanup';
+import type { Measurement } from './load';
+import { Interrupted, runMatrix } from './matrix';
+import { HELP, parseOptions, UsageError, type BenchOptions } from './options';
+import { renderReport } from './report';
+import { describeMachine, describeRevision, describeSettings, writeResults } from './results-file';
+import { seedSubscriptions } from './seed-subscriptions';
+import { summarise, type Summary } from './summary';
+import { prepareTargets, type Targets } from './targets';
+
+async function main(): Promise<number> {
+  dotenv.config({ quiet: true });
+  let options: BenchOptions | null;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`bench: ${error.message}\nSee npm run bench -- --help`);
+    return 2;
+  }
+  if (!options) {
+    console.log(HELP);
+    return 0;
+  }
+
+  const abort = new AbortController();
+  const interrupt = (signal: NodeJS.Signals) => {
+    if (!abort.signal.aborted) console.error(`\nbench: ${signal}: stopping and cleaning up`);
+    abort.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+
+  const cleanup = createCleanup();
+  let code = 0;
+  try {
+    await benchmark(options, cleanup, abort.signal);
+  } catch (error) {
+    code = error instanceof Interrupted || abort.signal.aborted ? 130 : 1;
+    if (code === 1) {
+      console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  } finally {
+    const failures = await cleanup.releaseAll();
+    for (const failure of failures) console.error(`bench: cleaning up: ${failure}`);
+    if (failures.length > 0 && code === 0) code = 1;
+  }
+  return code;
+}
+
+async function benchmark(
+  options: BenchOptions,
+  cleanup: Cleanup,
+  signal: AbortSignal,
+): Promise<void> {
+  const startedAt = new Date();
+  console.log(describePlan(options));
+  const targets = await prepareTargets(options, cleanup);
+  if (signal.aborted) throw new Interrupted('interrupted');
+  console.log(
+    `ours: ${targets.ours.baseUrl}${targets.baseline ? `, baseline: ${targets.baseline.baseUrl}` : ''}`,
+  );
+  const mixSubscriptionIds = await seedSubscriptions(targets.ours, options.subscriptions);
+
+  const runs = await runMatrix(
+    targets,
+    { ...options, mixSubscriptionIds },
+    signal,
+    (measurement, run) => console.log(describeMeasurement(measurement, run, options.runs)),
+  );
+  const summary = summarise(runs);
+  console.log(`\n${renderReport(summary, options.runs)}\n`);
+  for (const warning of warningsAbout(summary, options)) console.warn(`warning: ${warning}`);
+
+  const machine = describeMachine(targets.serverVersion);
+  const written = await writeResults(
+    {
+      revision: await describeRevision(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine,
+      settings: describeSettings(options),
+      summary,
+      runs,
+    },
+    renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
+    options.writeDocs,
+  );
+  console.log(`wrote ${written.join(', ')}`);
+}
+
+function describePlan(options: BenchOptions): string {
+  const perRun = options.connections.length * (options.baseline ? 3 : 2);
+  const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
+  return [
+    `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,
+    `connections ${options.connections.join(',')}`,
+    `${options.durationSeconds} s per cell after ${options.warmupSeconds} s of warm-up`,
+    `${options.runs} run(s), about ${seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`} of load`,
+  ].join('; ');
+}
+
+function describeMeasurement(measurement: Measurement, run: number, runs: number): string {
+  const { scenario, target, connections, requestsPerSecond, latencyMs } = measurement;
+  const troubled = measurement.unexpected + measurement.errors + measurement.timeouts > 0;
+  return [
+    `run ${run}/${runs}`,
+    scenario.padEnd(8),
+    target.padEnd(8),
+    `conn ${String(connections).padStart(3)}`,
+    `${requestsPerSecond.toFixed(1).padStart(8)} req/s`,
+    `p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms`,
+    ...(troubled ? ['(unexpected answers or errors: see the table)'] : []),
+  ].join('  ');
+}
+
+function warningsAbout(summary: Summary, options: BenchOptions): string[] {
+  const warnings: string[] = [];
+  const total = (status: string) =>
+    summary.cells.reduce((sum, cell) => sum + (cell.statusCounts[status] ?? 0), 0);
+  if (total('429') > 0) {
+    warnings.push(
+      `${total('429')} answers were 429: the producer's rate limit is on; run it with RATE_LIMIT_PER_MINUTE=0`,
+    );
+  }
+  if (total('401') > 0) {
+    warnings.push(`${total('401')} answers were 401: set AUTH_JWT_SECRET to the producer's secret`);
+  }
+  if (total('422') > 0 && !options.spawn) {
+    warnings.push(`${total('422')} answers were 422: --user-ids names users that do not exist`);
+  }
+  if (summary.cells.some((cell) => cell.errors + cell.timeouts > 0)) {
+    warnings.push(
+      'some requests failed without an answer (errors/timeouts): the figures understate the load',
+    );
+  }
+  return warnings;
+}
+
+function chartCaption(options: BenchOptions, targets: Targets, cpus: number, date: Date): string {
+  return [
+    `Medians of ${options.runs} run${options.runs === 1 ? '' : 's'}, ${options.durationSeconds} s per cell`,
+    date.toISOString().slice(0, 10),
+    `${cpus} CPUs shared by everything`,
+    `Node ${process.version}`,
+    targets.serverVersion ? shortServerName(targets.serverVersion) : 'database unknown',
+  ].join(' · ');
+}
+
+/** `10.11.19-MariaDB-0+deb12u1` reads as `MariaDB 10.11.19`; MySQL reports its number alone. */
+function shortServerName(version: string): string {
+  const number = version.split('-')[0] ?? version;
+  return `${version.includes('MariaDB') ? 'MariaDB' : 'MySQL'} ${number}`;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error('bench: failed:', error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,63 @@
+import { measureCell, type Cell, type Durations, type Measurement } from './load';
+import { mixRequests, purchaseRequests } from './scenarios';
+import type { Targets } from './targets';
+
+export interface MatrixSettings extends Durations {
+  connections: readonly number[];
+  runs: number;
+  /** Subscriptions the mix cancels and restarts. */
+  mixSubscriptionIds: readonly number[];
+}
+
+export class Interrupted extends Error {
+  override name = 'Interrupted';
+}
+
+/**
+ * Every run measures, for each concurrency, our purchase, the baseline's purchase and our mix,
+ * one after the other: drift on a noisy machine then hits both sides of a ratio alike.
+ */
+export async function runMatrix(
+  targets: Targets,
+  settings: MatrixSettings,
+  signal: AbortSignal,
+  onMeasured: (measurement: Measurement, run: number) => void,
+): Promise<Measurement[][]> {
+  const runs: Measurement[][] = [];
+  for (let run = 1; run <= settings.runs; run += 1) {
+    const measured: Measurement[] = [];
+    for (const cell of cellsOf(targets, settings)) {
+      if (signal.aborted) throw new Interrupted('interrupted');
+      const measurement = await measureCell(cell, settings, signal);
+      if (signal.aborted) throw new Interrupted('interrupted');
+      measured.push(measurement);
+      onMeasured(measurement, run);
+    }
+    runs.push(measured);
+  }
+  return runs;
+}
+
+function cellsOf(targets: Targets, settings: MatrixSettings): Cell[] {
+  return settings.connections.flatMap((connections) => {
+    const { ours, baseline } = targets;
+    const cells: Cell[] = [
+      { scenario: 'purchase', target: ours, connections, requests: purchaseRequests(ours.userIds) },
+    ];
+    if (baseline) {
+      cells.push({
+        scenario: 'purchase',
+        target: baseline,
+        connections,
+        requests: purchaseRequests(baseline.userIds),
+      });
+    }
+    cells.push({
+      scenario: 'mix',
+      target: ours,
+      connections,
+      requests: mixRequests(ours.userIds, settings.mixSubscriptionIds),
+    });
+    return cells;
+  });
+}

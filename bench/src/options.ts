@@ -1,0 +1,202 @@
+import { parseArgs } from 'node:util';
+
+export interface IdRange {
+  first: number;
+  last: number;
+}
+
+export interface MysqlServer {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+export interface AuthSettings {
+  secret: string;
+  issuer: string | undefined;
+  audience: string | undefined;
+}
+
+export interface BenchOptions {
+  /** Start a scratch stack of our own instead of driving the one at `baseUrl`. */
+  spawn: boolean;
+  baseUrl: string;
+  connections: number[];
+  durationSeconds: number;
+  warmupSeconds: number;
+  runs: number;
+  /** Users inserted into each scratch database. */
+  users: number;
+  /** Users assumed to exist in a running stack's database. */
+  userIds: IdRange;
+  /** Subscriptions created before the mix, for it to cancel and restart. */
+  subscriptions: number;
+  baseline: boolean;
+  /** MySQL connections of the baseline's pool. */
+  baselinePool: number;
+  /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
+  consumerSettings: Record<string, string>;
+  writeDocs: boolean;
+  consumerMetricsUrl: string | undefined;
+  auth: AuthSettings | undefined;
+  mysql: MysqlServer;
+  amqpUrl: string;
+}
+
+/** Passed through to a spawned consumer when set; otherwise it runs with its own defaults. */
+const CONSUMER_TUNABLES = ['CONSUMER_CONCURRENCY', 'CONSUMER_TRANSACTIONS', 'BATCH_SIZE'];
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const HELP = `Usage: npm run bench -- [options]
+
+Load benchmark of the purchase path: our producer -> RabbitMQ -> consumer -> MySQL, next to a
+plain Express server that writes the same rows to MySQL itself (the baseline).
+
+Target
+  --spawn                   start a scratch stack: database bench_<random>, RabbitMQ vhost
+                            bench_<random>, consumer and producer as child processes (auth off,
+                            rate limit off); everything is removed at the end, also on Ctrl-C
+                            Without it the bench drives the stack already running at BASE_URL;
+                            start that producer with RATE_LIMIT_PER_MINUTE=0.
+  --user-ids <a-b>          users that exist in a running stack's database (default 1-1, the
+                            seeded Admin); ignored with --spawn
+  --users <n>               users inserted into each scratch database (default 1000)
+  --no-baseline             skip the plain Express + MySQL baseline
+
+Load
+  --connections <list>      concurrent connections, comma-separated (default 1,8,32,128)
+  --duration <seconds>      measured time per cell (default 10)
+  --warmup <seconds>        unmeasured load before each cell (default 2)
+  --quick                   --duration 3 --warmup 1, unless those are given
+  --runs <n>                repeat the whole matrix n times and report medians (default 1)
+  --subscriptions <n>       subscriptions created before the mix (default 1000)
+  --baseline-pool <n>       MySQL connections of the baseline's pool (default 16)
+
+Output
+  --no-docs                 write bench-results/ only, leave docs/bench/ untouched
+  -h, --help                show this text
+
+Environment (also read from .env)
+  BASE_URL                  running stack to drive (default http://localhost:5000)
+  AUTH_JWT_SECRET           sign an admin bearer token for a running stack (AUTH_ISSUER and
+                            AUTH_AUDIENCE are honoured)
+  CONSUMER_METRICS_URL      a running consumer's /metrics, to report its peak memory
+  CONSUMER_CONCURRENCY CONSUMER_TRANSACTIONS BATCH_SIZE
+                            passed to the consumer started by --spawn; unset, it runs with its
+                            own defaults, as it would be deployed
+  MYSQL_HOST MYSQL_PORT MYSQL_USER MYSQL_PASSWORD
+                            server for the scratch databases (default 127.0.0.1 3306 root, empty)
+  AMQP_URL                  broker for the scratch vhost (default amqp://guest:guest@127.0.0.1:5672);
+                            vhosts are managed with rabbitmqctl, so run on the broker's host
+
+Writes bench-results/bench-<timestamp>.json, docs/bench/latest.json and docs/bench/latest.svg.
+`;
+
+/** `null` when the caller asked for help. */
+export function parseOptions(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+): BenchOptions | null {
+  const { values } = parseArgsOrThrow(argv);
+  if (values.help) return null;
+  const quick = values.quick ?? false;
+  const setting = (name: string) => (env[name] === '' ? undefined : env[name]);
+  const secret = setting('AUTH_JWT_SECRET');
+  return {
+    spawn: values.spawn ?? false,
+    baseUrl: parseUrl('BASE_URL', setting('BASE_URL') ?? 'http://localhost:5000'),
+    connections: parseList('--connections', values.connections ?? '1,8,32,128'),
+    durationSeconds: parseInteger('--duration', values.duration ?? (quick ? '3' : '10'), 1, 3600),
+    warmupSeconds: parseInteger('--warmup', values.warmup ?? (quick ? '1' : '2'), 0, 600),
+    runs: parseInteger('--runs', values.runs ?? '1', 1, 50),
+    users: parseInteger('--users', values.users ?? '1000', 1, 1_000_000),
+    userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
+    subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
+    baseline: !(values['no-baseline'] ?? false),
+    baselinePool: parseInteger('--baseline-pool', values['baseline-pool'] ?? '16', 1, 1000),
+    consumerSettings: Object.fromEntries(
+      CONSUMER_TUNABLES.flatMap((name) => {
+        const value = setting(name);
+        return value === undefined ? [] : [[name, value]];
+      }),
+    ),
+    writeDocs: !(values['no-docs'] ?? false),
+    consumerMetricsUrl: optionalUrl('CONSUMER_METRICS_URL', setting('CONSUMER_METRICS_URL')),
+    auth: secret
+      ? { secret, issuer: setting('AUTH_ISSUER'), audience: setting('AUTH_AUDIENCE') }
+      : undefined,
+    mysql: {
+      host: setting('MYSQL_HOST') ?? '127.0.0.1',
+      port: parseInteger('MYSQL_PORT', setting('MYSQL_PORT') ?? '3306', 1, 65535),
+      user: setting('MYSQL_USER') ?? 'root',
+      password: setting('MYSQL_PASSWORD') ?? '',
+    },
+    amqpUrl: setting('AMQP_URL') ?? 'amqp://guest:guest@127.0.0.1:5672',
+  };
+}
+
+function parseArgsOrThrow(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        spawn: { type: 'boolean' },
+        quick: { type: 'boolean' },
+        connections: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        runs: { type: 'string' },
+        users: { type: 'string' },
+        'user-ids': { type: 'string' },
+        subscriptions: { type: 'string' },
+        'baseline-pool': { type: 'string' },
+        'no-baseline': { type: 'boolean' },
+        'no-docs': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function parseInteger(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < min || value > max) {
+    throw new UsageError(`${name}: expected a whole number from ${min} to ${max}, got "${text}"`);
+  }
+  return value;
+}
+
+function parseList(name: string, text: string): number[] {
+  const values = text.split(',').map((item) => parseInteger(name, item.trim(), 1, 10_000));
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+function parseRange(name: string, text: string): IdRange {
+  const [first, last = first] = text.split('-');
+  const range = {
+    first: parseInteger(name, first ?? '', 1, Number.MAX_SAFE_INTEGER),
+    last: parseInteger(name, last ?? '', 1, Number.MAX_SAFE_INTEGER),
+  };
+  if (range.last < range.first) throw new UsageError(`${name}: "${text}" is an empty range`);
+  return range;
+}
+
+function parseUrl(name: string, text: string): string {
+  const url = URL.canParse(text) ? new URL(text) : null;
+  if (!url || !['http:', 'https:'].includes(url.protocol)) {
+    throw new UsageError(`${name}: expected an http(s) URL, got "${text}"`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+function optionalUrl(name: string, text: string | undefined): string | undefined {
+  return text === undefined ? undefined : parseUrl(name, text);
+}

@@ -1,0 +1,119 @@
+import type { ProcessName } from './memory';
+import { EXPECTED_STATUSES } from './scenarios';
+import type { CellSummary, Summary } from './summary';
+
+const MIB = 1024 * 1024;
+
+/** The three tables printed at the end: every cell, ours over the baseline, peak memory. */
+export function renderReport(summary: Summary, runs: number): string {
+  const sections = [
+    `Medians of ${runs} run${runs === 1 ? '' : 's'}; status, error and timeout counts are totals over all runs.`,
+    renderCells(summary.cells),
+  ];
+  if (summary.ratios.length > 0) sections.push(renderRatios(summary));
+  const memory = renderMemory(summary.cells);
+  if (memory) sections.push(memory);
+  return sections.join('\n\n');
+}
+
+function renderCells(cells: readonly CellSummary[]): string {
+  return formatTable(
+    [
+      'scenario',
+      'target',
+      'conn',
+      'req/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'non-2xx',
+      'errors',
+      'timeouts',
+    ],
+    cells.map((cell) => [
+      cell.scenario,
+      cell.target,
+      String(cell.connections),
+      cell.requestsPerSecond.toFixed(1),
+      formatMs(cell.latencyMs.p50),
+      formatMs(cell.latencyMs.p90),
+      formatMs(cell.latencyMs.p99),
+      describeNon2xx(cell),
+      String(cell.errors),
+      String(cell.timeouts),
+    ]),
+    'llrrrrrlrr',
+  );
+}
+
+function renderRatios(summary: Summary): string {
+  const table = formatTable(
+    ['conn', 'req/s ours/baseline', 'p99 ours/baseline'],
+    summary.ratios.map((ratio) => [
+      String(ratio.connections),
+      formatRatio(ratio.throughput),
+      formatRatio(ratio.p99),
+    ]),
+    'rrr',
+  );
+  return `Purchase, ours over the baseline (throughput below 1 and p99 above 1: we are slower)\n${table}`;
+}
+
+function renderMemory(cells: readonly CellSummary[]): string | null {
+  const processes = (['producer', 'consumer', 'baseline'] as const).filter((process) =>
+    cells.some((cell) => cell.peakRssBytes[process] !== undefined),
+  );
+  if (processes.length === 0) return null;
+  const connections = [...new Set(cells.map((cell) => cell.connections))];
+  const peakOf = (process: ProcessName, count: number) =>
+    Math.max(
+      0,
+      ...cells
+        .filter((cell) => cell.connections === count)
+        .map((cell) => cell.peakRssBytes[process] ?? 0),
+    );
+  const table = formatTable(
+    ['process', ...connections.map((count) => `conn ${count}`)],
+    processes.map((process) => [
+      process,
+      ...connections.map((count) => {
+        const peak = peakOf(process, count);
+        return peak > 0 ? (peak / MIB).toFixed(0) : '-';
+      }),
+    ]),
+    `l${'r'.repeat(connections.length)}`,
+  );
+  return `Peak resident memory (MiB, RSS) while under load\n${table}`;
+}
+
+function describeNon2xx(cell: CellSummary): string {
+  const expected = EXPECTED_STATUSES[cell.scenario];
+  const parts = Object.entries(cell.statusCounts)
+    .filter(([status]) => !status.startsWith('2'))
+    .map(
+      ([status, count]) =>
+        `${status}: ${count}${expected.has(Number(status)) ? ' (expected)' : ''}`,
+    );
+  return parts.length > 0 ? parts.join(', ') : '-';
+}
+
+const formatMs = (ms: number) => (Number.isInteger(ms) ? String(ms) : ms.toFixed(1));
+const formatRatio = (ratio: number | null) => (ratio === null ? '-' : `${ratio.toFixed(2)}x`);
+
+/** `align` has one letter per column: `l` or `r`. */
+function formatTable(headers: string[], rows: string[][], align: string): string {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => {
+        const width = widths[column] ?? 0;
+        return align[column] === 'r' ? cell.padStart(width) : cell.padEnd(width);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join(
+    '\n',
+  );
+}

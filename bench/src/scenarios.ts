@@ -1,0 +1,53 @@
+import type autocannon from 'autocannon';
+import type { IdRange } from './options';
+
+export type ScenarioName = 'purchase' | 'mix';
+
+export const SUBSCRIPTIONS_PATH = '/api/v1/subscriptions';
+
+/** Answers that belong to a scenario rather than signal a problem: the mix's refused changes. */
+export const EXPECTED_STATUSES: Record<ScenarioName, ReadonlySet<number>> = {
+  purchase: new Set([201]),
+  mix: new Set([200, 201, 409]),
+};
+
+export const randomIn = (range: IdRange): number =>
+  range.first + Math.floor(Math.random() * (range.last - range.first + 1));
+
+const purchase = (request: autocannon.Request, userIds: IdRange): autocannon.Request => ({
+  ...request,
+  method: 'POST',
+  path: SUBSCRIPTIONS_PATH,
+  body: JSON.stringify({ user_id: randomIn(userIds) }),
+});
+
+/** A purchase for a random existing user, drawn anew for every request. */
+export function purchaseRequests(userIds: IdRange): autocannon.Request[] {
+  return [{ setupRequest: (request) => purchase(request, userIds) }];
+}
+
+/**
+ * A third each of purchases, cancels and restarts, the changes on random subscriptions made
+ * beforehand. About half the changes find the subscription in the other state and are answered
+ * 409, as a client racing another would see.
+ */
+export function mixRequests(
+  userIds: IdRange,
+  subscriptionIds: readonly number[],
+): autocannon.Request[] {
+  const subscriptions = { first: 0, last: subscriptionIds.length - 1 };
+  return [
+    {
+      setupRequest: (request) => {
+        const pick = Math.floor(Math.random() * 3);
+        if (pick === 0 || subscriptionIds.length === 0) return purchase(request, userIds);
+        return {
+          ...request,
+          method: 'PUT',
+          path: `${SUBSCRIPTIONS_PATH}/${subscriptionIds[randomIn(subscriptions)]}/status`,
+          body: JSON.stringify(pick === 1 ? { canceled: true } : { restarted: true }),
+        };
+      },
+    },
+  ];
+}

@@ -1,0 +1,120 @@
+import type { Measurement } from './load';
+import type { MemoryPeaks, ProcessName } from './memory';
+import type { ScenarioName } from './scenarios';
+import type { TargetName } from './targets';
+
+/** One cell over all runs: medians of rates and latencies, sums of counts, highest peaks. */
+export interface CellSummary {
+  scenario: ScenarioName;
+  target: TargetName;
+  connections: number;
+  runs: number;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number };
+  statusCounts: Record<string, number>;
+  unexpected: number;
+  errors: number;
+  timeouts: number;
+  peakRssBytes: MemoryPeaks;
+}
+
+/** Ours over the baseline for the purchase at one concurrency. */
+export interface Ratio {
+  connections: number;
+  /** Below 1: we answer fewer purchases per second than the plain API. */
+  throughput: number | null;
+  /** Above 1: our slowest answers are slower than the plain API's. */
+  p99: number | null;
+}
+
+export interface Summary {
+  cells: CellSummary[];
+  ratios: Ratio[];
+}
+
+export function summarise(runs: readonly (readonly Measurement[])[]): Summary {
+  const groups = new Map<string, Measurement[]>();
+  for (const measurement of runs.flat()) {
+    const key = `${measurement.scenario}/${measurement.target}/${measurement.connections}`;
+    groups.set(key, [...(groups.get(key) ?? []), measurement]);
+  }
+  const cells = [...groups.values()].map(summariseCell);
+  return { cells, ratios: ratiosOf(cells) };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+function summariseCell(measurements: Measurement[]): CellSummary {
+  const first = measurements[0];
+  if (!first) throw new Error('a cell without measurements');
+  const medianOf = (pick: (measurement: Measurement) => number) => median(measurements.map(pick));
+  const sumOf = (pick: (measurement: Measurement) => number) =>
+    measurements.reduce((sum, measurement) => sum + pick(measurement), 0);
+  return {
+    scenario: first.scenario,
+    target: first.target,
+    connections: first.connections,
+    runs: measurements.length,
+    requestsPerSecond: medianOf((m) => m.requestsPerSecond),
+    latencyMs: {
+      p50: medianOf((m) => m.latencyMs.p50),
+      p90: medianOf((m) => m.latencyMs.p90),
+      p99: medianOf((m) => m.latencyMs.p99),
+    },
+    statusCounts: sumCounts(measurements.map((m) => m.statusCounts)),
+    unexpected: sumOf((m) => m.unexpected),
+    errors: sumOf((m) => m.errors),
+    timeouts: sumOf((m) => m.timeouts),
+    peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
+  };
+}
+
+function sumCounts(counts: readonly Record<string, number>[]): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const byStatus of counts) {
+    for (const [status, count] of Object.entries(byStatus))
+      total[status] = (total[status] ?? 0) + count;
+  }
+  return total;
+}
+
+function maxPeaks(peaks: readonly MemoryPeaks[]): MemoryPeaks {
+  const highest: MemoryPeaks = {};
+  for (const byProcess of peaks) {
+    for (const [process, bytes] of Object.entries(byProcess) as [ProcessName, number][]) {
+      highest[process] = Math.max(highest[process] ?? 0, bytes);
+    }
+  }
+  return highest;
+}
+
+function ratiosOf(cells: readonly CellSummary[]): Ratio[] {
+  const purchase = (target: TargetName, connections: number) =>
+    cells.find(
+      (c) => c.scenario === 'purchase' && c.target === target && c.connections === connections,
+    );
+  const connections = [...new Set(cells.map((cell) => cell.connections))];
+  return connections.flatMap((count) => {
+    const ours = purchase('ours', count);
+    const baseline = purchase('baseline', count);
+    if (!ours || !baseline) return [];
+    return [
+      {
+        connections: count,
+        throughput: divide(ours.requestsPerSecond, baseline.requestsPerSecond),
+        p99: divide(ours.latencyMs.p99, baseline.latencyMs.p99),
+      },
+    ];
+  });
+}
+
+function divide(numerator: number, denominator: number): number | null {
+  return denominator > 0 ? numerator / denominator : null;
+}

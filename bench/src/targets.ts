@@ -1,0 +1,91 @@
+import { authorizationHeaders } from './auth';
+import { startBaseline } from './baseline-process';
+import type { Cleanup } from './cleanup';
+import { metricsProbe, procProbe, type MemoryProbe } from './memory';
+import type { BenchOptions, IdRange } from './options';
+import { startSpawnedStack } from './spawned-stack';
+import { answersOk } from './wait-ready';
+
+export type TargetName = 'ours' | 'baseline';
+
+/** Something the load is aimed at, and how to watch its memory. */
+export interface Target {
+  name: TargetName;
+  baseUrl: string;
+  /** Sent with every request. */
+  headers: Record<string, string>;
+  /** Users that exist in its database. */
+  userIds: IdRange;
+  memory: MemoryProbe[];
+}
+
+export interface Targets {
+  ours: Target;
+  baseline: Target | undefined;
+  /** MySQL/MariaDB version of the scratch databases, when the bench made any. */
+  serverVersion: string | undefined;
+}
+
+const JSON_BODY = { 'content-type': 'application/json' };
+
+export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): Promise<Targets> {
+  const ours = options.spawn ? await spawnOurs(options, cleanup) : await reachOurs(options);
+  if (!options.baseline) {
+    return { ours: ours.target, baseline: undefined, serverVersion: ours.serverVersion };
+  }
+  const baseline = await startBaseline(
+    { mysql: options.mysql, users: options.users, poolSize: options.baselinePool },
+    cleanup,
+  );
+  return {
+    ours: ours.target,
+    baseline: {
+      name: 'baseline',
+      baseUrl: baseline.baseUrl,
+      headers: JSON_BODY,
+      userIds: baseline.userIds,
+      memory: [procProbe('baseline', baseline.pid)],
+    },
+    serverVersion: baseline.serverVersion,
+  };
+}
+
+async function spawnOurs(options: BenchOptions, cleanup: Cleanup) {
+  const stack = await startSpawnedStack(
+    {
+      mysql: options.mysql,
+      amqpUrl: options.amqpUrl,
+      users: options.users,
+      consumerSettings: options.consumerSettings,
+    },
+    cleanup,
+  );
+  const target: Target = {
+    name: 'ours',
+    baseUrl: stack.baseUrl,
+    headers: JSON_BODY,
+    userIds: stack.userIds,
+    memory: [procProbe('producer', stack.producerPid), procProbe('consumer', stack.consumerPid)],
+  };
+  return { target, serverVersion: stack.serverVersion };
+}
+
+async function reachOurs(options: BenchOptions) {
+  if (!(await answersOk(`${options.baseUrl}/readyz`))) {
+    throw new Error(
+      `${options.baseUrl}/readyz does not answer 200: start the stack (with RATE_LIMIT_PER_MINUTE=0) or use --spawn`,
+    );
+  }
+  // Outlives any run; it is only ever held in this process's memory.
+  const headers = await authorizationHeaders(options.auth, 24 * 3600);
+  const memory = [metricsProbe('producer', `${options.baseUrl}/metrics`)];
+  if (options.consumerMetricsUrl) memory.push(metricsProbe('consumer', options.consumerMetricsUrl));
+  const target: Target = {
+    name: 'ours',
+    baseUrl: options.baseUrl,
+    headers: { ...JSON_BODY, ...headers },
+    userIds: options.userIds,
+    memory,
+  };
+  return { target, serverVersion: undefined };
+}
