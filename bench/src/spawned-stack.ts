@@ -13,6 +13,8 @@ export interface SpawnedStack {
   consumerPid: number;
   userIds: IdRange;
   serverVersion: string;
+  /** Stops the consumer (SIGTERM) and resolves once it is gone; the producer keeps running. */
+  stopConsumer(): Promise<void>;
 }
 
 export interface StackSettings {
@@ -21,6 +23,8 @@ export interface StackSettings {
   users: number;
   /** Consumer tunables (CONSUMER_CONCURRENCY, ...) to override its defaults with. */
   consumerSettings: Record<string, string>;
+  /** Producer settings (RPC_TIMEOUT_MS, ...) to override its defaults with. */
+  producerSettings?: Record<string, string>;
 }
 
 /**
@@ -60,7 +64,13 @@ export async function startSpawnedStack(
   const producer = spawnService({
     name: 'producer',
     entry: ENTRY_POINTS.producer,
-    env: { ...common, PORT: String(port), AUTH_DISABLED: 'true', RATE_LIMIT_PER_MINUTE: '0' },
+    env: {
+      ...common,
+      PORT: String(port),
+      AUTH_DISABLED: 'true',
+      RATE_LIMIT_PER_MINUTE: '0',
+      ...settings.producerSettings,
+    },
   });
   cleanup.add('stop producer', () => producer.stop());
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -72,5 +82,6 @@ export async function startSpawnedStack(
     consumerPid: consumer.pid,
     userIds: database.userIds,
     serverVersion: database.serverVersion,
+    stopConsumer: () => consumer.stop(),
   };
 }

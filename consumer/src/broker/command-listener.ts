@@ -17,6 +17,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { isTransientDatabaseError } from '../db/errors';
 import type { ListenerMetrics } from '../metrics';
+import { createAckTracker } from './ack-tracker';
 import type { Command, CommandIdentity, ExecuteBatch } from '../subscriptions/apply-command';
 
 export interface CommandListener {
@@ -136,6 +137,7 @@ export async function startCommandListener(deps: {
   const { channel, execute, logger, metrics = NO_METRICS, now = Date.now } = deps;
   const { maxBatch, maxConcurrentBatches } = { ...DEFAULT_BATCHING, ...deps.batching };
   const inFlight = new Set<Promise<void>>();
+  const acks = createAckTracker(channel);
   const consumerTags: string[] = [];
   const waiting: Pending[] = [];
   let running = 0;
@@ -167,7 +169,7 @@ export async function startCommandListener(deps: {
 
   function answered(item: Pending, outcome: Reply): void {
     reply(item.message, outcome, item.log);
-    settle(() => channel.ack(item.message), item.log);
+    settle(() => acks.ack(item.message), item.log);
     const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
     metrics.processed(item.command.name, result, (now() - item.received) / 1000);
     if (logger.isLevelEnabled('info')) {
@@ -180,10 +182,10 @@ export async function startCommandListener(deps: {
     if (item.hasDeadline && !stopping) {
       item.log().warn('database unavailable until the deadline: command dropped unapplied');
       metrics.expired(item.queue);
-      settle(() => channel.ack(item.message), item.log);
+      settle(() => acks.ack(item.message), item.log);
     } else {
       item.log().warn('database unavailable: command handed back to the queue');
-      settle(() => channel.nack(item.message, false, true), item.log);
+      settle(() => acks.nack(item.message, true), item.log);
     }
     item.done();
   }
@@ -196,7 +198,7 @@ export async function startCommandListener(deps: {
       { ok: false, error: { code: 'internal_error', message: 'internal error' } },
       item.log,
     );
-    settle(() => channel.nack(item.message, false, false), item.log);
+    settle(() => acks.nack(item.message, false), item.log);
     item.done();
   }
 
@@ -267,7 +269,7 @@ export async function startCommandListener(deps: {
       log().warn({ reason: command }, 'poison command dead-lettered');
       metrics.deadLettered(queue, 'poison');
       reply(message, { ok: false, error: { code: 'invalid_command', message: command } }, log);
-      settle(() => channel.nack(message, false, false), log);
+      settle(() => acks.nack(message, false), log);
       return Promise.resolve();
     }
 
@@ -276,7 +278,7 @@ export async function startCommandListener(deps: {
     if (hasDeadline && now() > deadlineHeader) {
       log().warn('command past its deadline dropped unapplied');
       metrics.expired(queue);
-      settle(() => channel.ack(message), log);
+      settle(() => acks.ack(message), log);
       return Promise.resolve();
     }
     const received = now();
@@ -299,6 +301,7 @@ export async function startCommandListener(deps: {
   for (const queue of QUEUES) {
     const { consumerTag } = await channel.consume(queue, (message) => {
       if (message === null) return; // cancelled by the broker: recovery builds a new channel
+      acks.received(message);
       const work = handle(queue, message).finally(() => inFlight.delete(work));
       inFlight.add(work);
     });
@@ -310,6 +313,7 @@ export async function startCommandListener(deps: {
       stopping = true;
       await Promise.allSettled(consumerTags.map((tag) => channel.cancel(tag)));
       await Promise.allSettled([...inFlight]);
+      acks.flush();
     },
   };
 }
