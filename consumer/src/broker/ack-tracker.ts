@@ -23,6 +23,8 @@ export interface AckTracker {
 export function createAckTracker(channel: Channel): AckTracker {
   /** Deliveries not yet acked or nacked, oldest first, and whether each is done. */
   const open = new Map<number, { message: Message; done: boolean }>();
+  /** How many of `open` are done: acks held back behind a delivery still in work. */
+  let held = 0;
   let timer: NodeJS.Timeout | undefined;
 
   function flushRun(): void {
@@ -30,6 +32,7 @@ export function createAckTracker(channel: Channel): AckTracker {
     for (const [tag, entry] of open) {
       if (!entry.done) break;
       open.delete(tag);
+      held -= 1;
       last = entry.message;
     }
     if (last) channel.ack(last, true);
@@ -43,6 +46,7 @@ export function createAckTracker(channel: Channel): AckTracker {
       for (const [tag, entry] of open) {
         if (!entry.done) continue;
         open.delete(tag);
+        held -= 1;
         channel.ack(entry.message);
       }
     } catch {
@@ -61,10 +65,9 @@ export function createAckTracker(channel: Channel): AckTracker {
         return;
       }
       entry.done = true;
+      held += 1;
       flushRun();
-      if ([...open.values()].some((other) => other.done)) {
-        timer ??= setTimeout(flushAll, MAX_ACK_DELAY_MS);
-      }
+      if (held > 0) timer ??= setTimeout(flushAll, MAX_ACK_DELAY_MS);
     },
     nack(message, requeue) {
       open.delete(message.fields.deliveryTag);
