@@ -22,6 +22,9 @@ export function createDatabasePool(options: DatabaseOptions): Pool {
     connectTimeout: 5_000,
     enableKeepAlive: true,
     charset: 'utf8mb4_unicode_ci',
+    // A transaction sends its statements a round trip at a time (db/transaction.ts). Every
+    // value goes through the driver's escaping; no statement is pieced together from input.
+    multipleStatements: true,
   });
   pool.on('connection', (connection) => {
     connection.query(

@@ -7,6 +7,7 @@ import type {
 } from '@subscriptions/contracts';
 import type {
   ProcessedRecord,
+  StatusUpdateResult,
   SubscriptionRepository,
   SubscriptionTransaction,
 } from './repository';
@@ -72,9 +73,16 @@ async function applyBatch(
 ): Promise<Reply[]> {
   const keys = items.map(({ identity }) => commandKeyOf(identity));
   const hashes = items.map(({ command }) => requestHashOf(command));
-  const stored = await tx.findProcessedMany([
-    ...new Set(keys.filter((key): key is string => key !== null)),
-  ]);
+  const { processed: stored, users } = await tx.lookUp({
+    commandKeys: [...new Set(keys.filter((key): key is string => key !== null))],
+    userIds: [
+      ...new Set(
+        items.flatMap(({ command }) =>
+          command.name === 'purchase' && mayPurchase(command) ? [command.body.user_id] : [],
+        ),
+      ),
+    ],
+  });
 
   const replies: (Reply | undefined)[] = items.map(() => undefined);
   const firstWithKey = new Map<string, number>();
@@ -98,13 +106,9 @@ async function applyBatch(
   });
 
   const events: { subscriptionId: number; type: EventType }[] = [];
-  await applyPurchases(tx, items, fresh, replies, events, now);
-  for (const index of fresh) {
-    const { command } = items[index] as BatchItem;
-    if (command.name === 'purchase') continue;
-    replies[index] = await applyStatusChange(tx, command.name, command, events, now);
-  }
-  await tx.appendEvents(events, now);
+  await applyPurchases(tx, items, fresh, users, replies, events, now);
+  await applyStatusChanges(tx, items, fresh, replies, events, now);
+  tx.appendEvents(events, now);
 
   items.forEach((_, index) => {
     if (replies[index] !== undefined) return;
@@ -128,39 +132,41 @@ async function applyBatch(
         ]
       : [];
   });
-  await tx.recordProcessedMany(records, now);
+  tx.recordProcessedMany(records, now);
   return replies as Reply[];
 }
 
-/**
- * Purchases of the batch, in three statements whatever their number: which users exist, one
- * multi-row insert of the subscriptions, and their events with the others at the end.
- */
+/** A caller who is not admin may purchase only for themselves. */
+const mayPurchase = ({
+  actingUserId,
+  body,
+}: {
+  actingUserId?: number | undefined;
+  body: PurchaseCommand;
+}) => actingUserId === undefined || actingUserId === body.user_id;
+
+/** Purchases of the batch, in one multi-row insert whatever their number. */
 async function applyPurchases(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
   fresh: readonly number[],
+  users: ReadonlySet<number>,
   replies: (Reply | undefined)[],
   events: { subscriptionId: number; type: EventType }[],
   now: Date,
 ): Promise<void> {
-  const purchases = fresh.flatMap((index) => {
+  const creatable = fresh.flatMap((index) => {
     const { command } = items[index] as BatchItem;
-    return command.name === 'purchase' ? [{ index, command }] : [];
-  });
-  const allowed = purchases.filter(({ index, command }) => {
-    const { actingUserId, body } = command;
-    if (actingUserId === undefined || actingUserId === body.user_id) return true;
-    replies[index] = refuse('forbidden', 'a user may purchase only for themselves');
-    return false;
-  });
-  const existing = await tx.findUsers([
-    ...new Set(allowed.map(({ command }) => command.body.user_id)),
-  ]);
-  const creatable = allowed.filter(({ index, command }) => {
-    if (existing.has(command.body.user_id)) return true;
-    replies[index] = refuse('user_not_found', `user ${command.body.user_id} does not exist`);
-    return false;
+    if (command.name !== 'purchase') return [];
+    if (!mayPurchase(command)) {
+      replies[index] = refuse('forbidden', 'a user may purchase only for themselves');
+      return [];
+    }
+    if (!users.has(command.body.user_id)) {
+      replies[index] = refuse('user_not_found', `user ${command.body.user_id} does not exist`);
+      return [];
+    }
+    return [{ index, command }];
   });
   const ids = await tx.insertSubscriptions(
     creatable.map(({ command }) => command.body.user_id),
@@ -183,37 +189,53 @@ async function applyPurchases(
 }
 
 /**
- * Cancel or restart. The conditional update decides the transition atomically; the row is then
- * read for the reply, or to tell "no such subscription" from "wrong status".
+ * Cancels and restarts of the batch, in order and in one round trip. Each conditional update
+ * decides its transition atomically; the row read right after it gives the reply, or tells
+ * "no such subscription" from "wrong status".
  */
-async function applyStatusChange(
+async function applyStatusChanges(
   tx: SubscriptionTransaction,
-  change: StatusChange,
-  command: Command & { body: SubscriptionCommand },
+  items: readonly BatchItem[],
+  fresh: readonly number[],
+  replies: (Reply | undefined)[],
   events: { subscriptionId: number; type: EventType }[],
   now: Date,
-): Promise<Reply> {
-  const { from, to, event } = STATUS_CHANGES[change];
-  const id = command.body.subscription_id;
-  const applied = await tx.changeStatus(id, from, to, now, command.actingUserId);
-  if (applied) events.push({ subscriptionId: id, type: event });
-
-  // Another user's subscription looks absent, so its existence does not leak.
-  const subscription = await tx.findSubscription(id, command.actingUserId);
-  if (subscription === null) {
-    return refuse('subscription_not_found', `subscription ${id} does not exist`);
-  }
-  if (!applied) {
-    return {
-      ok: false,
-      error: {
-        code: 'invalid_transition',
-        message: `cannot ${change} a subscription that is ${subscription.status}`,
-        current_status: subscription.status,
-      },
-    };
-  }
-  return { ok: true, subscription };
+): Promise<void> {
+  const changes = fresh.flatMap((index) => {
+    const { command } = items[index] as BatchItem;
+    return command.name === 'purchase' ? [] : [{ index, change: command.name, command }];
+  });
+  const results = await tx.changeStatuses(
+    changes.map(({ change, command }) => ({
+      id: command.body.subscription_id,
+      from: STATUS_CHANGES[change].from,
+      to: STATUS_CHANGES[change].to,
+      ownerId: command.actingUserId,
+    })),
+    now,
+  );
+  changes.forEach(({ index, change, command }, position) => {
+    const { applied, subscription } = results[position] as StatusUpdateResult;
+    const id = command.body.subscription_id;
+    // Another user's subscription looks absent, so its existence does not leak.
+    if (subscription === null) {
+      replies[index] = refuse('subscription_not_found', `subscription ${id} does not exist`);
+      return;
+    }
+    if (!applied) {
+      replies[index] = {
+        ok: false,
+        error: {
+          code: 'invalid_transition',
+          message: `cannot ${change} a subscription that is ${subscription.status}`,
+          current_status: subscription.status,
+        },
+      };
+      return;
+    }
+    events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event });
+    replies[index] = { ok: true, subscription };
+  });
 }
 
 function refuse(

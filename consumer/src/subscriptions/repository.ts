@@ -1,5 +1,6 @@
 import type { EventType, Reply, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { openTransaction, type Statement, type Transaction } from '../db/transaction';
 
 /** Ids of the seeded `status` rows (mysql-init/001-schema.sql). */
 const STATUS_IDS: Record<SubscriptionStatus, number> = { ACTIVE: 1, CANCELED: 2 };
@@ -15,33 +16,44 @@ interface SubscriptionRow extends RowDataPacket {
   updated_at: Date | null;
 }
 
-/** The statements commands run inside one transaction; the bulk ones serve a whole batch. */
+/** A cancel or restart, as one conditional update. */
+export interface StatusUpdate {
+  id: number;
+  from: SubscriptionStatus;
+  to: SubscriptionStatus;
+  /** Restricts the update to this user's subscription. */
+  ownerId?: number | undefined;
+}
+
+export interface StatusUpdateResult {
+  /** False when the row was not in `from` (or, given `ownerId`, belongs to another user). */
+  applied: boolean;
+  /** The row after the update; `null` when it does not exist or belongs to another user. */
+  subscription: Subscription | null;
+}
+
+/**
+ * The statements commands run inside one transaction, shaped for batches: each call is one
+ * round trip to the database whatever the number of commands, and the writes nobody waits on
+ * (events, processed records) travel with the commit.
+ */
 export interface SubscriptionTransaction {
-  /** Which of these users exist. */
-  findUsers(userIds: readonly number[]): Promise<Set<number>>;
+  /** What a batch must know before it changes anything: commands seen before, users that exist. */
+  lookUp(query: { commandKeys: readonly string[]; userIds: readonly number[] }): Promise<{
+    processed: Map<string, ProcessedCommand>;
+    users: Set<number>;
+  }>;
   /** Creates one ACTIVE subscription per user id, in one statement; returns their ids in order. */
   insertSubscriptions(userIds: readonly number[], now: Date): Promise<number[]>;
   /**
-   * Moves `from` -> `to` in one conditional statement; false when the row was not in `from`
-   * (or, given `ownerId`, belongs to another user).
+   * Applies the updates in order (one subscription may appear twice), each deciding its
+   * transition atomically, and reads each row right after its update.
    */
-  changeStatus(
-    id: number,
-    from: SubscriptionStatus,
-    to: SubscriptionStatus,
-    now: Date,
-    ownerId?: number,
-  ): Promise<boolean>;
-  /** `null` when it does not exist or, given `ownerId`, belongs to another user. */
-  findSubscription(id: number, ownerId?: number): Promise<Subscription | null>;
-  appendEvents(
-    events: readonly { subscriptionId: number; type: EventType }[],
-    now: Date,
-  ): Promise<void>;
-  /** The stored outcomes of commands seen before, by command key. */
-  findProcessedMany(commandKeys: readonly string[]): Promise<Map<string, ProcessedCommand>>;
-  /** Records outcomes; a twin committed meanwhile makes this fail with a duplicate key (1062). */
-  recordProcessedMany(records: readonly ProcessedRecord[], now: Date): Promise<void>;
+  changeStatuses(updates: readonly StatusUpdate[], now: Date): Promise<StatusUpdateResult[]>;
+  /** Sent with the commit. */
+  appendEvents(events: readonly { subscriptionId: number; type: EventType }[], now: Date): void;
+  /** Sent with the commit; a twin committed meanwhile makes the commit fail with 1062. */
+  recordProcessedMany(records: readonly ProcessedRecord[], now: Date): void;
 }
 
 export interface ProcessedRecord extends ProcessedCommand {
@@ -78,14 +90,14 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
   return {
     async inTransaction(work) {
       const connection = await pool.getConnection();
+      const transaction = openTransaction(connection, STATEMENT_TIMEOUT_MS);
       let healthy = true;
       try {
-        await connection.beginTransaction();
-        const result = await work(bindTransaction(connection, autoIncrementStep));
-        await connection.commit();
+        const result = await work(bindTransaction(transaction, autoIncrementStep));
+        await transaction.commit();
         return result;
       } catch (error) {
-        healthy = await rollbackQuietly(connection);
+        healthy = await transaction.rollback();
         throw error;
       } finally {
         // A connection whose rollback failed may be half-open: drop it rather than reuse it.
@@ -111,37 +123,47 @@ interface ProcessedRow extends RowDataPacket {
   reply: string;
 }
 
-async function rollbackQuietly(connection: PoolConnection): Promise<boolean> {
-  try {
-    await connection.rollback();
-    return true;
-  } catch {
-    return false;
-  }
-}
+const SELECT_SUBSCRIPTION = `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
+  FROM subscription s JOIN status st ON st.id = s.status_id WHERE s.id = ?`;
 
 function bindTransaction(
-  connection: PoolConnection,
+  transaction: Transaction,
   autoIncrementStep: () => Promise<number>,
 ): SubscriptionTransaction {
   return {
-    async findUsers(userIds) {
-      if (userIds.length === 0) return new Set();
-      const [rows] = await connection.query<RowDataPacket[]>({
-        sql: 'SELECT id FROM `user` WHERE id IN (?)',
-        values: [userIds],
-        timeout: STATEMENT_TIMEOUT_MS,
-      });
-      return new Set(rows.map((row) => Number(row['id'])));
+    async lookUp({ commandKeys, userIds }) {
+      const statements: Statement[] = [];
+      if (commandKeys.length > 0) {
+        statements.push({
+          sql: 'SELECT command_key, request_hash, reply FROM processed_command WHERE command_key IN (?)',
+          values: [commandKeys],
+        });
+      }
+      if (userIds.length > 0) {
+        statements.push({ sql: 'SELECT id FROM `user` WHERE id IN (?)', values: [userIds] });
+      }
+      const results = statements.length > 0 ? await transaction.run(statements) : [];
+      const processed = new Map<string, ProcessedCommand>();
+      const processedRows = (commandKeys.length > 0 ? results.shift() : []) as ProcessedRow[];
+      for (const row of processedRows) {
+        processed.set(row.command_key, {
+          commandKey: row.command_key,
+          requestHash: row.request_hash,
+          reply: JSON.parse(row.reply) as Reply,
+        });
+      }
+      const userRows = (userIds.length > 0 ? results.shift() : []) as RowDataPacket[];
+      return { processed, users: new Set(userRows.map((row) => Number(row['id']))) };
     },
 
     async insertSubscriptions(userIds, now) {
       if (userIds.length === 0) return [];
-      const [result] = await connection.query<ResultSetHeader>({
-        sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES ?',
-        values: [userIds.map((userId) => [userId, STATUS_IDS.ACTIVE, now])],
-        timeout: STATEMENT_TIMEOUT_MS,
-      });
+      const [result] = (await transaction.run([
+        {
+          sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES ?',
+          values: [userIds.map((userId) => [userId, STATUS_IDS.ACTIVE, now])],
+        },
+      ])) as [ResultSetHeader];
       if (result.affectedRows !== userIds.length) {
         throw new Error(`inserted ${result.affectedRows} of ${userIds.length} subscriptions`);
       }
@@ -151,64 +173,47 @@ function bindTransaction(
       return userIds.map((_, index) => result.insertId + index * step);
     },
 
-    async changeStatus(id, from, to, now, ownerId) {
-      const [result] = await connection.execute<ResultSetHeader>({
-        sql: `UPDATE subscription SET status_id = ?, updated_at = ?, version = version + 1
-              WHERE id = ? AND status_id = ?${ownerId === undefined ? '' : ' AND user_id = ?'}`,
-        values: [
-          STATUS_IDS[to],
-          now,
-          id,
-          STATUS_IDS[from],
-          ...(ownerId === undefined ? [] : [ownerId]),
-        ],
-        timeout: STATEMENT_TIMEOUT_MS,
+    async changeStatuses(updates, now) {
+      if (updates.length === 0) return [];
+      const owned = (ownerId: number | undefined) =>
+        ownerId === undefined ? '' : ' AND user_id = ?';
+      const results = await transaction.run(
+        updates.flatMap(({ id, from, to, ownerId }) => {
+          const owner = ownerId === undefined ? [] : [ownerId];
+          return [
+            {
+              sql: `UPDATE subscription SET status_id = ?, updated_at = ?, version = version + 1
+                    WHERE id = ? AND status_id = ?${owned(ownerId)}`,
+              values: [STATUS_IDS[to], now, id, STATUS_IDS[from], ...owner],
+            },
+            {
+              sql: `${SELECT_SUBSCRIPTION}${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
+              values: [id, ...owner],
+            },
+          ];
+        }),
+      );
+      return updates.map((_, index) => {
+        const update = results[2 * index] as ResultSetHeader;
+        const [row] = results[2 * index + 1] as SubscriptionRow[];
+        return {
+          applied: update.affectedRows === 1,
+          subscription: row ? toSubscription(row) : null,
+        };
       });
-      return result.affectedRows === 1;
     },
 
-    async findSubscription(id, ownerId) {
-      const [rows] = await connection.execute<SubscriptionRow[]>({
-        sql: `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
-              FROM subscription s JOIN status st ON st.id = s.status_id
-              WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
-        values: ownerId === undefined ? [id] : [id, ownerId],
-        timeout: STATEMENT_TIMEOUT_MS,
-      });
-      const row = rows[0];
-      return row ? toSubscription(row) : null;
-    },
-
-    async appendEvents(events, now) {
+    appendEvents(events, now) {
       if (events.length === 0) return;
-      await connection.query({
+      transaction.defer({
         sql: 'INSERT INTO event_history (subscription_id, type, created_at) VALUES ?',
         values: [events.map((event) => [event.subscriptionId, event.type, now])],
-        timeout: STATEMENT_TIMEOUT_MS,
       });
     },
 
-    async findProcessedMany(commandKeys) {
-      const found = new Map<string, ProcessedCommand>();
-      if (commandKeys.length === 0) return found;
-      const [rows] = await connection.query<ProcessedRow[]>({
-        sql: 'SELECT command_key, request_hash, reply FROM processed_command WHERE command_key IN (?)',
-        values: [commandKeys],
-        timeout: STATEMENT_TIMEOUT_MS,
-      });
-      for (const row of rows) {
-        found.set(row.command_key, {
-          commandKey: row.command_key,
-          requestHash: row.request_hash,
-          reply: JSON.parse(row.reply) as Reply,
-        });
-      }
-      return found;
-    },
-
-    async recordProcessedMany(records, now) {
+    recordProcessedMany(records, now) {
       if (records.length === 0) return;
-      await connection.query({
+      transaction.defer({
         sql: `INSERT INTO processed_command
                 (command_key, request_hash, idempotency_key, message_id, reply, created_at)
               VALUES ?`,
@@ -222,7 +227,6 @@ function bindTransaction(
             now,
           ]),
         ],
-        timeout: STATEMENT_TIMEOUT_MS,
       });
     },
   };
