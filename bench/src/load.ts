@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { startCpuAccount, type CpuAccount } from './cpu';
 import { samplePeakMemory, type MemoryPeaks } from './memory';
 import { EXPECTED_STATUSES, type ScenarioName } from './scenarios';
 import type { Target, TargetName } from './targets';
@@ -21,6 +22,8 @@ export interface Measurement {
   errors: number;
   timeouts: number;
   peakRssBytes: MemoryPeaks;
+  /** Microseconds of CPU per answered request, by process (see cpu.ts). */
+  cpuMicrosPerRequest: CpuAccount;
 }
 
 export interface Cell {
@@ -43,8 +46,13 @@ export async function measureCell(
 ): Promise<Measurement> {
   if (durations.warmupSeconds > 0) await fire(cell, durations.warmupSeconds, signal);
   const memory = samplePeakMemory(cell.target.memory);
+  const cpu = await startCpuAccount(cell.target.cpu);
   const result = await fire(cell, durations.durationSeconds, signal);
-  return toMeasurement(cell, result, await memory.stop());
+  const answered = Object.values(result.statusCodeStats ?? {}).reduce(
+    (sum, stats) => sum + (stats.count ?? 0),
+    0,
+  );
+  return toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered));
 }
 
 function fire(cell: Cell, seconds: number, signal: AbortSignal): Promise<autocannon.Result> {
@@ -72,7 +80,12 @@ function fire(cell: Cell, seconds: number, signal: AbortSignal): Promise<autocan
   });
 }
 
-function toMeasurement(cell: Cell, result: autocannon.Result, peaks: MemoryPeaks): Measurement {
+function toMeasurement(
+  cell: Cell,
+  result: autocannon.Result,
+  peaks: MemoryPeaks,
+  cpu: CpuAccount,
+): Measurement {
   const statusCounts: Record<string, number> = {};
   for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
     statusCounts[status] = stats.count ?? 0;
@@ -92,5 +105,6 @@ function toMeasurement(cell: Cell, result: autocannon.Result, peaks: MemoryPeaks
     errors: result.errors - result.timeouts,
     timeouts: result.timeouts,
     peakRssBytes: peaks,
+    cpuMicrosPerRequest: cpu,
   };
 }

@@ -11,6 +11,8 @@ export function renderReport(summary: Summary, runs: number): string {
     renderCells(summary.cells),
   ];
   if (summary.ratios.length > 0) sections.push(renderRatios(summary));
+  const cpu = renderCpu(summary.cells);
+  if (cpu) sections.push(cpu);
   const memory = renderMemory(summary.cells);
   if (memory) sections.push(memory);
   return sections.join('\n\n');
@@ -57,6 +59,29 @@ function renderRatios(summary: Summary): string {
     'rrr',
   );
   return `Purchase, ours over the baseline (throughput below 1 and p99 above 1: we are slower)\n${table}`;
+}
+
+/** Each purchase cell's CPU per answered request, process by process, and the sum. */
+function renderCpu(cells: readonly CellSummary[]): string | null {
+  const purchases = cells.filter(
+    (cell) => cell.scenario === 'purchase' && Object.keys(cell.cpuMicrosPerRequest).length > 0,
+  );
+  if (purchases.length === 0) return null;
+  const table = formatTable(
+    ['target', 'conn', 'total µs', 'by process (µs)'],
+    purchases.map((cell) => {
+      const entries = Object.entries(cell.cpuMicrosPerRequest);
+      const total = entries.reduce((sum, [, micros]) => sum + micros, 0);
+      return [
+        cell.target,
+        String(cell.connections),
+        total.toFixed(0),
+        entries.map(([name, micros]) => `${name} ${micros.toFixed(0)}`).join(', '),
+      ];
+    }),
+    'lrrl',
+  );
+  return `CPU per answered purchase (user + system time of each process over the measured window)\n${table}`;
 }
 
 function renderMemory(cells: readonly CellSummary[]): string | null {

@@ -1,3 +1,4 @@
+import type { CpuAccount } from './cpu';
 import type { Measurement } from './load';
 import type { MemoryPeaks, ProcessName } from './memory';
 import type { ScenarioName } from './scenarios';
@@ -16,6 +17,8 @@ export interface CellSummary {
   errors: number;
   timeouts: number;
   peakRssBytes: MemoryPeaks;
+  /** Median over the runs, by process. */
+  cpuMicrosPerRequest: CpuAccount;
 }
 
 /** Ours over the baseline for the purchase at one concurrency. */
@@ -73,6 +76,7 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     errors: sumOf((m) => m.errors),
     timeouts: sumOf((m) => m.timeouts),
     peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
+    cpuMicrosPerRequest: medianAccount(measurements.map((m) => m.cpuMicrosPerRequest)),
   };
 }
 
@@ -93,6 +97,16 @@ function maxPeaks(peaks: readonly MemoryPeaks[]): MemoryPeaks {
     }
   }
   return highest;
+}
+
+function medianAccount(accounts: readonly CpuAccount[]): CpuAccount {
+  const names = [...new Set(accounts.flatMap((account) => Object.keys(account)))];
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      median(accounts.flatMap((account) => (name in account ? [account[name] as number] : []))),
+    ]),
+  );
 }
 
 function ratiosOf(cells: readonly CellSummary[]): Ratio[] {

@@ -1,6 +1,7 @@
 import { authorizationHeaders } from './auth';
 import { startBaseline } from './baseline-process';
 import type { Cleanup } from './cleanup';
+import { findServiceProcesses, type CpuSubject } from './cpu';
 import { metricsProbe, procProbe, type MemoryProbe } from './memory';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
@@ -17,6 +18,8 @@ export interface Target {
   /** Users that exist in its database. */
   userIds: IdRange;
   memory: MemoryProbe[];
+  /** Processes whose CPU time the target's requests are charged with. */
+  cpu: CpuSubject[];
 }
 
 export interface Targets {
@@ -29,7 +32,11 @@ export interface Targets {
 const JSON_BODY = { 'content-type': 'application/json' };
 
 export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): Promise<Targets> {
+  const { broker, database } = await findServiceProcesses();
+  const services = (...subjects: (CpuSubject | undefined)[]) =>
+    subjects.filter((subject): subject is CpuSubject => subject !== undefined);
   const ours = options.spawn ? await spawnOurs(options, cleanup) : await reachOurs(options);
+  ours.target.cpu.push(...services(broker, database));
   if (!options.baseline) {
     return { ours: ours.target, baseline: undefined, serverVersion: ours.serverVersion };
   }
@@ -45,6 +52,7 @@ export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): P
       headers: JSON_BODY,
       userIds: baseline.userIds,
       memory: [procProbe('baseline', baseline.pid)],
+      cpu: [{ name: 'baseline', pid: baseline.pid }, ...services(database)],
     },
     serverVersion: baseline.serverVersion,
   };
@@ -66,6 +74,10 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup) {
     headers: JSON_BODY,
     userIds: stack.userIds,
     memory: [procProbe('producer', stack.producerPid), procProbe('consumer', stack.consumerPid)],
+    cpu: [
+      { name: 'producer', pid: stack.producerPid },
+      { name: 'consumer', pid: stack.consumerPid },
+    ],
   };
   return { target, serverVersion: stack.serverVersion };
 }
@@ -86,6 +98,8 @@ async function reachOurs(options: BenchOptions) {
     headers: { ...JSON_BODY, ...headers },
     userIds: options.userIds,
     memory,
+    // Our processes run elsewhere or under another parent: only local services are charged.
+    cpu: [],
   };
   return { target, serverVersion: undefined };
 }
