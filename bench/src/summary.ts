@@ -1,24 +1,14 @@
 import type { CpuAccount } from './cpu';
 import type { Measurement } from './load';
 import type { MemoryPeaks, ProcessName } from './memory';
-import type { ScenarioName } from './scenarios';
 import type { TargetName } from './targets';
 
-/** One cell over all runs: medians of rates and latencies, sums of counts, highest peaks. */
-export interface CellSummary {
-  scenario: ScenarioName;
-  target: TargetName;
-  connections: number;
+/**
+ * One cell over all runs, shaped as one run's measurement: medians of rates, latencies and CPU,
+ * sums of counts, highest memory peaks.
+ */
+export interface CellSummary extends Measurement {
   runs: number;
-  requestsPerSecond: number;
-  latencyMs: { p50: number; p90: number; p99: number };
-  statusCounts: Record<string, number>;
-  unexpected: number;
-  errors: number;
-  timeouts: number;
-  peakRssBytes: MemoryPeaks;
-  /** Median over the runs, by process. */
-  cpuMicrosPerRequest: CpuAccount;
 }
 
 /** Ours over the baseline for the purchase at one concurrency. */

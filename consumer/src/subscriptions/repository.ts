@@ -175,19 +175,20 @@ function bindTransaction(
 
     async changeStatuses(updates, now) {
       if (updates.length === 0) return [];
-      const owned = (ownerId: number | undefined) =>
-        ownerId === undefined ? '' : ' AND user_id = ?';
       const results = await transaction.run(
         updates.flatMap(({ id, from, to, ownerId }) => {
+          // Another user's row is neither changed nor read back, so it looks absent.
           const owner = ownerId === undefined ? [] : [ownerId];
+          const [updateIfOwned, readIfOwned] =
+            ownerId === undefined ? ['', ''] : [' AND user_id = ?', ' AND s.user_id = ?'];
           return [
             {
               sql: `UPDATE subscription SET status_id = ?, updated_at = ?, version = version + 1
-                    WHERE id = ? AND status_id = ?${owned(ownerId)}`,
+                    WHERE id = ? AND status_id = ?${updateIfOwned}`,
               values: [STATUS_IDS[to], now, id, STATUS_IDS[from], ...owner],
             },
             {
-              sql: `${SELECT_SUBSCRIPTION}${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
+              sql: `${SELECT_SUBSCRIPTION}${readIfOwned}`,
               values: [id, ...owner],
             },
           ];
