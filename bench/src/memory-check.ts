@@ -79,6 +79,7 @@ async function main(): Promise<void> {
       {
         mysql: options.mysql,
         amqpUrl: options.amqpUrl,
+        managementUrl: options.managementUrl,
         users: 1,
         consumerSettings: {},
         producerSettings: { RPC_TIMEOUT_MS: String(RPC_TIMEOUT_MS), LOG_LEVEL: 'error' },
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
       // Let the last deadlines pass, then read what is still held.
       await new Promise((resolve) => setTimeout(resolve, RPC_TIMEOUT_MS + 500));
       after.push(await rss());
-      const pending = await readMetric(stack.baseUrl, 'rpc_pending_calls');
+      const pending = await readMetric(stack.baseUrl, 'subscriptions_rpc_pending_calls');
       console.log(
         `round ${round}: ${REQUESTS_PER_ROUND} requests, statuses ${JSON.stringify(statuses)}, ` +
           `pending calls ${pending}, heap low point ${mib(troughs.at(-1) ?? 0)}, ` +

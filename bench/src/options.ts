@@ -42,6 +42,8 @@ export interface BenchOptions {
   auth: AuthSettings | undefined;
   mysql: MysqlServer;
   amqpUrl: string;
+  /** RabbitMQ's management API, where --spawn makes its vhost; unset, port 15672 of the broker. */
+  managementUrl: string | undefined;
 }
 
 /** Passed through to a spawned consumer when set; otherwise it runs with its own defaults. */
@@ -90,8 +92,9 @@ Environment (also read from .env)
                             own defaults, as it would be deployed
   MYSQL_HOST MYSQL_PORT MYSQL_USER MYSQL_PASSWORD
                             server for the scratch databases (default 127.0.0.1 3306 root, empty)
-  AMQP_URL                  broker for the scratch vhost (default amqp://guest:guest@127.0.0.1:5672);
-                            vhosts are managed with rabbitmqctl, so run on the broker's host
+  AMQP_URL                  broker for the scratch vhost (default amqp://guest:guest@127.0.0.1:5672)
+  RABBITMQ_MANAGEMENT_URL   its management API, where the vhost is made (default port 15672 of
+                            the AMQP_URL host, with the AMQP_URL user)
 
 Writes bench-results/bench-<timestamp>.json, docs/bench/latest.json and docs/bench/latest.svg.
 `;
@@ -136,6 +139,7 @@ export function parseOptions(
       password: setting('MYSQL_PASSWORD') ?? '',
     },
     amqpUrl: setting('AMQP_URL') ?? 'amqp://guest:guest@127.0.0.1:5672',
+    managementUrl: optionalUrl('RABBITMQ_MANAGEMENT_URL', setting('RABBITMQ_MANAGEMENT_URL')),
   };
 }
 

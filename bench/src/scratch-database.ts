@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import { migrate } from '../../consumer/dist/db/migrate';
 import type { Cleanup } from './cleanup';
 import type { IdRange, MysqlServer } from './options';
+import { mysqlTarget, reaching } from './service-access';
 
 export interface ScratchDatabase {
   name: string;
@@ -18,7 +19,9 @@ export async function createScratchDatabase(
   cleanup: Cleanup,
 ): Promise<ScratchDatabase> {
   const name = `bench_${randomBytes(6).toString('hex')}`;
-  // Registered first: a migration that fails half way still leaves a database behind.
+  // A server that is not there is named before anything is made, or left to drop.
+  await reaching(mysqlTarget(server), async () => (await mysql.createConnection(server)).end());
+  // Registered before the migration: a migration that fails half way still leaves a database behind.
   cleanup.add(`drop database ${name}`, () => dropDatabase(server, name));
   await migrate({ ...server, database: name });
   const connection = await mysql.createConnection({ ...server, database: name });

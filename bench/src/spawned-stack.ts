@@ -5,6 +5,7 @@ import type { IdRange, MysqlServer } from './options';
 import { ENTRY_POINTS } from './paths';
 import { createScratchDatabase } from './scratch-database';
 import { createScratchVhost } from './scratch-vhost';
+import { checkBroker } from './service-access';
 import { waitUntilReady } from './wait-ready';
 
 export interface SpawnedStack {
@@ -20,6 +21,8 @@ export interface SpawnedStack {
 export interface StackSettings {
   mysql: MysqlServer;
   amqpUrl: string;
+  /** Where the scratch vhost is made; port 15672 of the broker's host when unset. */
+  managementUrl?: string | undefined;
   users: number;
   /** Consumer tunables (CONSUMER_CONCURRENCY, ...) to override its defaults with. */
   consumerSettings: Record<string, string>;
@@ -35,8 +38,9 @@ export async function startSpawnedStack(
   settings: StackSettings,
   cleanup: Cleanup,
 ): Promise<SpawnedStack> {
+  await checkBroker(settings.amqpUrl, settings.managementUrl);
   const database = await createScratchDatabase(settings.mysql, settings.users, cleanup);
-  const amqpUrl = await createScratchVhost(settings.amqpUrl, cleanup);
+  const amqpUrl = await createScratchVhost(settings.amqpUrl, cleanup, settings.managementUrl);
   const common = {
     AMQP_URL: amqpUrl,
     MYSQL_HOST: settings.mysql.host,

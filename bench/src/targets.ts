@@ -5,7 +5,7 @@ import { findServiceProcesses, type CpuSubject } from './cpu';
 import { metricsProbe, procProbe, type MemoryProbe } from './memory';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
-import { answersOk } from './wait-ready';
+import { producerTarget, reaching } from './service-access';
 
 export type TargetName = 'ours' | 'baseline';
 
@@ -63,6 +63,7 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup) {
     {
       mysql: options.mysql,
       amqpUrl: options.amqpUrl,
+      managementUrl: options.managementUrl,
       users: options.users,
       consumerSettings: options.consumerSettings,
     },
@@ -83,9 +84,16 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup) {
 }
 
 async function reachOurs(options: BenchOptions) {
-  if (!(await answersOk(`${options.baseUrl}/readyz`))) {
+  const ready = await reaching(producerTarget(options.baseUrl), async () => {
+    const response = await fetch(`${options.baseUrl}/readyz`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    await response.body?.cancel();
+    return response.status;
+  });
+  if (ready !== 200) {
     throw new Error(
-      `${options.baseUrl}/readyz does not answer 200: start the stack (with RATE_LIMIT_PER_MINUTE=0) or use --spawn`,
+      `${options.baseUrl}/readyz answers ${ready}, not 200: the stack there is not ready (its broker or database is away)`,
     );
   }
   // Outlives any run; it is only ever held in this process's memory.

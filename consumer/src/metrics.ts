@@ -18,37 +18,41 @@ export interface ConsumerMetrics extends ListenerMetrics {
   registry: Registry;
 }
 
+/**
+ * Ours carry the `subscriptions_` prefix; Node's default process metrics keep their standard
+ * names, which stock dashboards expect (the scrape's `job` label tells the processes apart).
+ */
 export function createConsumerMetrics(): ConsumerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const processed = new Counter({
-    name: 'commands_processed_total',
+    name: 'subscriptions_commands_processed_total',
     help: 'Commands answered, by command and outcome (applied, replayed or the refusal code)',
     labelNames: ['command', 'outcome'],
     registers: [registry],
   });
   const duration = new Histogram({
-    name: 'command_duration_seconds',
+    name: 'subscriptions_command_duration_seconds',
     help: 'Time from delivery to reply, including retries',
     labelNames: ['command'],
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const deadLettered = new Counter({
-    name: 'commands_dead_lettered_total',
+    name: 'subscriptions_commands_dead_lettered_total',
     help: 'Commands sent to the dead-letter queue, by queue and reason',
     labelNames: ['queue', 'reason'],
     registers: [registry],
   });
   const expired = new Counter({
-    name: 'commands_expired_total',
+    name: 'subscriptions_commands_expired_total',
     help: 'Commands dropped unapplied because their deadline had passed',
     labelNames: ['queue'],
     registers: [registry],
   });
   const retried = new Counter({
-    name: 'commands_failed_total',
-    help: 'Transient failures (lost connection, deadlock, lock wait) that were retried',
+    name: 'subscriptions_command_retries_total',
+    help: 'Transient database failures (lost connection, deadlock, lock wait) retried, by command',
     labelNames: ['command'],
     registers: [registry],
   });

@@ -1,29 +1,49 @@
 import dotenv from 'dotenv';
+import { describeUnreachable, isCredentialsRejected, isUnreachable } from '@subscriptions/platform';
 import { ConfigError, loadConfig } from './config';
 import { migrate } from './db/migrate';
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  const applied = await migrate({
-    host: config.MYSQL_HOST,
-    port: config.MYSQL_PORT,
-    user: config.MYSQL_USER,
-    password: config.MYSQL_PASSWORD,
-    database: config.MYSQL_DATABASE,
-  });
+  let applied: string[];
+  try {
+    applied = await migrate({
+      host: config.MYSQL_HOST,
+      port: config.MYSQL_PORT,
+      user: config.MYSQL_USER,
+      password: config.MYSQL_PASSWORD,
+      database: config.MYSQL_DATABASE,
+    });
+  } catch (error) {
+    if (!isUnreachable(error) && !isCredentialsRejected(error)) throw error;
+    // The server is missing or refuses us: say where we looked and how to fix it, not a stack.
+    const hint = describeUnreachable({
+      service: 'MySQL',
+      address: `${config.MYSQL_HOST}:${config.MYSQL_PORT}`,
+      variables: ['MYSQL_HOST', 'MYSQL_PORT'],
+      credentials: ['MYSQL_USER', 'MYSQL_PASSWORD'],
+      error,
+    });
+    console.error(`db:migrate: ${hint}`);
+    return 1;
+  }
   console.log(
     applied.length > 0
       ? `${config.MYSQL_DATABASE}: applied ${applied.join(', ')}`
       : `${config.MYSQL_DATABASE}: schema up to date`,
   );
+  return 0;
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    for (const problem of error.problems) console.error(`db:migrate: ${problem}`);
-  } else {
-    console.error('db:migrate: failed:', error instanceof Error ? error.message : error);
-  }
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) console.error(`db:migrate: ${problem}`);
+    } else {
+      console.error('db:migrate: failed:', error instanceof Error ? error.message : error);
+    }
+    process.exit(1);
+  },
+);

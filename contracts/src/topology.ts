@@ -1,4 +1,4 @@
-/** Names of the broker objects both processes rely on (CONTRACT.md section 3). */
+/** Names of the broker objects both processes rely on (docs/contract.md, "Broker"). */
 export const EXCHANGE = 'SUBSCRIPTIONS';
 
 export const QUEUES = ['PURCHASED', 'CANCELED', 'RESTARTED'] as const;

@@ -7,7 +7,7 @@ export interface ApiResponse {
   body: unknown;
 }
 
-/** A Subscription as CONTRACT.md describes it. */
+/** A Subscription as docs/contract.md describes it. */
 export interface SubscriptionBody {
   id: number;
   user_id: number;

@@ -1,4 +1,5 @@
 import dotenv from 'dotenv';
+import { describeUnreachable, isUnreachable } from '@subscriptions/platform';
 import { z } from 'zod';
 import { runLifecycle } from './lifecycle/run-lifecycle';
 import { signToken } from './tokens';
@@ -35,13 +36,26 @@ async function main(): Promise<void> {
       })
     : undefined;
   console.log(`Lifecycle against ${BASE_URL}${token ? ' (with an admin token)' : ''}`);
-  const passed = await runLifecycle({
-    baseUrl: BASE_URL,
-    userId: LIFECYCLE_USER_ID,
-    token,
-    print: (line) => console.log(line),
-  });
-  process.exit(passed ? 0 : 1);
+  try {
+    const passed = await runLifecycle({
+      baseUrl: BASE_URL,
+      userId: LIFECYCLE_USER_ID,
+      token,
+      print: (line) => console.log(line),
+    });
+    process.exit(passed ? 0 : 1);
+  } catch (error) {
+    if (!isUnreachable(error)) throw error;
+    const hint = describeUnreachable({
+      service: 'the producer',
+      address: new URL(BASE_URL).origin,
+      variables: ['BASE_URL'],
+      remedy: 'Start the service first: `npm start`, or `docker compose up -d` (API on port 5000).',
+      error,
+    });
+    console.error(`lifecycle: ${hint}`);
+    process.exit(1);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -10,12 +10,16 @@ export interface ProducerMetrics {
   idempotentReplays: Counter<'command'>;
 }
 
-/** A registry of its own (not the global one), so tests can build as many apps as they like. */
+/**
+ * A registry of its own (not the global one), so tests can build as many apps as they like.
+ * Ours carry the `subscriptions_` prefix; Node's default process metrics keep their standard
+ * names, which stock dashboards expect (the scrape's `job` label tells the processes apart).
+ */
 export function createProducerMetrics(options: { pendingCalls: () => number }): ProducerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   new Gauge({
-    name: 'rpc_pending_calls',
+    name: 'subscriptions_rpc_pending_calls',
     help: 'Commands published and still waiting for their reply',
     registers: [registry],
     collect() {
@@ -25,21 +29,21 @@ export function createProducerMetrics(options: { pendingCalls: () => number }): 
   return {
     registry,
     httpDuration: new Histogram({
-      name: 'http_request_duration_seconds',
+      name: 'subscriptions_http_request_duration_seconds',
       help: 'HTTP requests by method, route template and status code',
       labelNames: ['method', 'route', 'status_code'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
     rpcDuration: new Histogram({
-      name: 'rpc_duration_seconds',
+      name: 'subscriptions_rpc_duration_seconds',
       help: 'Time from publishing a command to its outcome (a reply code, or the failure code)',
       labelNames: ['command', 'outcome'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
     idempotentReplays: new Counter({
-      name: 'idempotent_replays_total',
+      name: 'subscriptions_idempotent_replays_total',
       help: 'Answers replayed from an earlier request with the same Idempotency-Key',
       labelNames: ['command'],
       registers: [registry],

@@ -332,14 +332,24 @@ describe('consumer against the real broker and database', () => {
 
   it('counts what it did in its metrics: applied, replayed, refused, dead-lettered', async () => {
     const text = await consumer.metrics.registry.metrics();
-    expect(text).toMatch(/commands_processed_total\{command="purchase",outcome="applied"\} [1-9]/);
-    expect(text).toMatch(/commands_processed_total\{command="purchase",outcome="replayed"\} [1-9]/);
     expect(text).toMatch(
-      /commands_processed_total\{command="cancel",outcome="invalid_transition"\} [1-9]/,
+      /subscriptions_commands_processed_total\{command="purchase",outcome="applied"\} [1-9]/,
     );
-    expect(text).toMatch(/commands_dead_lettered_total\{queue="PURCHASED",reason="poison"\} 1/);
-    expect(text).toMatch(/commands_dead_lettered_total\{queue="CANCELED",reason="poison"\} 2/);
-    expect(text).toMatch(/command_duration_seconds_count\{command="purchase"\} [1-9]/);
+    expect(text).toMatch(
+      /subscriptions_commands_processed_total\{command="purchase",outcome="replayed"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /subscriptions_commands_processed_total\{command="cancel",outcome="invalid_transition"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /subscriptions_commands_dead_lettered_total\{queue="PURCHASED",reason="poison"\} 1/,
+    );
+    expect(text).toMatch(
+      /subscriptions_commands_dead_lettered_total\{queue="CANCELED",reason="poison"\} 2/,
+    );
+    expect(text).toMatch(
+      /subscriptions_command_duration_seconds_count\{command="purchase"\} [1-9]/,
+    );
   });
 
   it('a command past its deadline is dropped unapplied', async () => {
@@ -376,7 +386,7 @@ describe('consumer ops server', () => {
       const scrape = await fetch(`${base}/metrics`);
       expect(scrape.status).toBe(200);
       expect(await scrape.text()).toMatch(
-        /commands_processed_total\{command="purchase",outcome="applied"\} 1/,
+        /subscriptions_commands_processed_total\{command="purchase",outcome="applied"\} 1/,
       );
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       expect((await fetch(`${base}/readyz`)).status).toBe(200);

@@ -204,13 +204,15 @@ describe('producer app over the real broker, with the real consumer', () => {
     const res = await request(producer.app).get('/metrics').expect(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.text).toMatch(
-      /http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/subscriptions",status_code="201"\} [1-9]/,
+      /subscriptions_http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/subscriptions",status_code="201"\} [1-9]/,
     );
     expect(res.text).toMatch(
-      /http_request_duration_seconds_count\{method="PUT",route="\/api\/v1\/subscriptions\/:id\/status",status_code="409"\} [1-9]/,
+      /subscriptions_http_request_duration_seconds_count\{method="PUT",route="\/api\/v1\/subscriptions\/:id\/status",status_code="409"\} [1-9]/,
     );
-    expect(res.text).toMatch(/rpc_duration_seconds_count\{command="purchase",outcome="ok"\} [1-9]/);
-    expect(res.text).toMatch(/rpc_pending_calls 0/);
+    expect(res.text).toMatch(
+      /subscriptions_rpc_duration_seconds_count\{command="purchase",outcome="ok"\} [1-9]/,
+    );
+    expect(res.text).toMatch(/subscriptions_rpc_pending_calls 0/);
     expect(res.text).toMatch(/process_resident_memory_bytes/);
   });
 

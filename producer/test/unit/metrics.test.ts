@@ -1,0 +1,17 @@
+import { describe, expect, it } from '@jest/globals';
+import { createProducerMetrics } from '../../src/metrics';
+
+describe('producer metrics', () => {
+  it("names each of its own metrics with the subscriptions_ prefix, Node's defaults keeping theirs", async () => {
+    const { registry } = createProducerMetrics({ pendingCalls: () => 0 });
+    const names = (await registry.getMetricsAsJSON()).map((metric) => metric.name);
+    const ours = names.filter((name) => !/^(process|nodejs)_/.test(name));
+    expect(ours.sort()).toEqual([
+      'subscriptions_http_request_duration_seconds',
+      'subscriptions_idempotent_replays_total',
+      'subscriptions_rpc_duration_seconds',
+      'subscriptions_rpc_pending_calls',
+    ]);
+    expect(names).toContain('process_resident_memory_bytes');
+  });
+});
