@@ -32,11 +32,22 @@ export function principalOf(res: Response): Principal {
   return (res.locals['principal'] as Principal | undefined) ?? ANONYMOUS;
 }
 
-/** RFC 6750: no error code when no credentials came, `invalid_token` when they were bad. */
+/** What RFC 6750 allows inside `error_description="..."`: printable ASCII except `"` and `\`. */
+const DESCRIPTION_UNSAFE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g;
+
+/**
+ * The `WWW-Authenticate` challenge: no error code when no credentials came, `invalid_token`
+ * when they were bad. The description loses its quotes and anything else that would end or
+ * corrupt the quoted string; the problem body keeps the detail as written.
+ */
+export function bearerChallenge(description?: string): string {
+  if (description === undefined) return 'Bearer realm="subscriptions"';
+  const safe = description.replaceAll('"', "'").replace(DESCRIPTION_UNSAFE, '?');
+  return `Bearer realm="subscriptions", error="invalid_token", error_description="${safe}"`;
+}
+
 function unauthorized(detail: string, tokenGiven: boolean): AppError {
-  const challenge = tokenGiven
-    ? `Bearer realm="subscriptions", error="invalid_token", error_description="${detail}"`
-    : 'Bearer realm="subscriptions"';
+  const challenge = bearerChallenge(tokenGiven ? detail : undefined);
   return new AppError('unauthorized', detail, {}, { 'WWW-Authenticate': challenge });
 }
 

@@ -1,6 +1,20 @@
 import { z } from 'zod';
-import { createDocument, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import {
+  createDocument,
+  type ZodOpenApiMediaTypeObject,
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiResponseObject,
+  type ZodOpenApiResponsesObject,
+} from 'zod-openapi';
 import type { ErrorCode } from '../errors';
+import {
+  activeSubscriptionExample,
+  canceledSubscriptionExample,
+  EXAMPLE_REQUEST_ID,
+  historyExample,
+  problemExample,
+  subscriptionPageExample,
+} from './openapi-examples';
 import { PROBLEMS } from './problem';
 import {
   historyResponseSchema,
@@ -13,25 +27,137 @@ import {
   subscriptionResponseSchema,
 } from './schemas';
 
-/** Problem responses for `codes`, grouped by status, each naming the codes it can carry. */
-function problems(...codes: ErrorCode[]): ZodOpenApiResponsesObject {
+/** Response headers, declared once and referenced where they are sent. */
+const HEADERS = {
+  Location: {
+    description: 'Where the created subscription is: `/api/v1/subscriptions/{id}`',
+    required: true,
+    schema: { type: 'string' },
+    example: '/api/v1/subscriptions/42',
+  },
+  'Idempotent-Replayed': {
+    description:
+      'Present when the answer is the stored answer of an earlier request with the same ' +
+      'Idempotency-Key, replayed instead of applying the command again',
+    schema: { type: 'string', const: 'true' },
+    example: 'true',
+  },
+  'WWW-Authenticate': {
+    description:
+      'RFC 6750 challenge: `error="invalid_token"` and an `error_description` when a token ' +
+      'was sent but refused; no error when none was sent',
+    required: true,
+    schema: { type: 'string' },
+    example:
+      'Bearer realm="subscriptions", error="invalid_token", error_description="the token has expired"',
+  },
+  'Retry-After': {
+    description:
+      'Seconds to wait before retrying: what is left of the rate-limit window on a 429, ' +
+      'a short pause on a 503',
+    required: true,
+    schema: { type: 'integer', minimum: 0 },
+    example: 2,
+  },
+  RateLimit: {
+    description:
+      'IETF RateLimit header fields (draft 8): requests left in the window (`r`) and seconds ' +
+      'until it resets (`t`). Sent when the service runs with a rate limit.',
+    schema: { type: 'string' },
+    example: '"100-in-1min"; r=99; t=60',
+  },
+  'RateLimit-Policy': {
+    description:
+      'The quota (`q`) per window of `w` seconds, and the key (`pk`) of the caller it counts. ' +
+      'Sent when the service runs with a rate limit.',
+    schema: { type: 'string' },
+    example: '"100-in-1min"; q=100; w=60; pk=:MmU3ZGY0NWE2ZDFi:',
+  },
+  'X-Request-Id': {
+    description:
+      "The request's X-Request-Id when it sent a usable one (1 to 128 printable ASCII " +
+      'characters, no spaces), else one made for it; it follows a command into the consumer logs',
+    required: true,
+    schema: { type: 'string' },
+    example: EXAMPLE_REQUEST_ID,
+  },
+} as const;
+
+type HeaderName = keyof typeof HEADERS;
+
+/** References to the shared definitions in `components.headers`. */
+function headers(...names: HeaderName[]): Record<string, { $ref: string }> {
+  return Object.fromEntries(names.map((name) => [name, { $ref: `#/components/headers/${name}` }]));
+}
+
+/** Adds `names` to every response that `applies` to; the others stay as they are. */
+function withHeaders(
+  responses: ZodOpenApiResponsesObject,
+  names: HeaderName[],
+  applies: (status: string) => boolean = () => true,
+): ZodOpenApiResponsesObject {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, response]) => {
+      const plain = response as ZodOpenApiResponseObject;
+      if (!applies(status)) return [status, plain];
+      return [status, { ...plain, headers: { ...plain.headers, ...headers(...names) } }];
+    }),
+  );
+}
+
+/** The codes a write can replay from a stored consumer reply, with Idempotent-Replayed. */
+const REPLAYABLE_CODES: readonly ErrorCode[] = [
+  'forbidden',
+  'subscription_not_found',
+  'invalid_transition',
+  'user_not_found',
+  'internal_error',
+];
+
+/** The authenticator's challenge; Retry-After from the rate limiter and `sendProblem` (503). */
+function problemHeaders(code: ErrorCode): HeaderName[] {
+  if (code === 'unauthorized') return ['WWW-Authenticate'];
+  if (code === 'rate_limited' || PROBLEMS[code].status === 503) return ['Retry-After'];
+  return [];
+}
+
+/**
+ * Problem responses for `codes`, grouped by status, each naming the codes it can carry with an
+ * example of each. On a write, a refusal the consumer stored may come back replayed.
+ */
+function problems(codes: readonly ErrorCode[], write = false): ZodOpenApiResponsesObject {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
     const status = PROBLEMS[code].status;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   return Object.fromEntries(
-    [...byStatus].map(([status, grouped]) => [
-      String(status),
-      {
-        description: grouped.map((code) => `\`${code}\`: ${PROBLEMS[code].title}`).join('; '),
-        content: { 'application/problem+json': { schema: problemSchema } },
-      },
-    ]),
+    [...byStatus].map(([status, grouped]) => {
+      const names = new Set(grouped.flatMap(problemHeaders));
+      if (write && grouped.some((code) => REPLAYABLE_CODES.includes(code))) {
+        names.add('Idempotent-Replayed');
+      }
+      const examples = Object.fromEntries(
+        grouped.map((code) => [
+          code,
+          { summary: PROBLEMS[code].title, value: problemExample(code) },
+        ]),
+      );
+      return [
+        String(status),
+        {
+          description: grouped.map((code) => `\`${code}\`: ${PROBLEMS[code].title}`).join('; '),
+          ...(names.size > 0 && { headers: headers(...names) }),
+          content: { 'application/problem+json': { schema: problemSchema, examples } },
+        },
+      ];
+    }),
   );
 }
 
-const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+const json = (schema: z.ZodType, example: unknown) => ({
+  content: { 'application/json': { schema, example } satisfies ZodOpenApiMediaTypeObject },
+});
 
 /** Problems any write can meet: unreadable input, or a broker that did not take or answer it. */
 const WRITE_PROBLEMS = [
@@ -59,28 +185,48 @@ const READ_PROBLEMS = [
   'internal_error',
 ] as const;
 
-/** Every `/api/v1` operation takes a bearer token (unless the service runs with auth off). */
-const bearer = [{ bearerAuth: [] }];
+const BEARER = [{ bearerAuth: [] }];
+
+/**
+ * An `/api/v1` operation: it takes a bearer token (unless the service runs with auth off),
+ * then passes the rate limiter, whose headers every answer but a 401 carries.
+ */
+function apiOperation(operation: ZodOpenApiOperationObject): ZodOpenApiOperationObject {
+  const limited = withHeaders(
+    operation.responses,
+    ['RateLimit', 'RateLimit-Policy'],
+    (status) => status !== '401',
+  );
+  return {
+    ...operation,
+    security: BEARER,
+    responses: withHeaders(limited, ['X-Request-Id']),
+  };
+}
+
+/** An operation that needs no token. */
+function publicOperation(operation: ZodOpenApiOperationObject): ZodOpenApiOperationObject {
+  return {
+    ...operation,
+    security: [],
+    responses: withHeaders(operation.responses, ['X-Request-Id']),
+  };
+}
 
 const healthSchema = z.object({ status: z.string() });
 
 const idempotencyHeaders = z.object({
   'Idempotency-Key': z
     .string()
-    .min(1)
-    .max(255)
+    .regex(/^[\x20-\x7e]{1,255}$/)
     .optional()
-    .describe(
-      'Makes a retry safe: a repeat of a completed request replays its status and body ' +
-        '(with Idempotent-Replayed: true) instead of applying it again. Kept at least 24 h.',
-    ),
-});
-
-const replayedHeaders = z.object({
-  'Idempotent-Replayed': z
-    .literal('true')
-    .optional()
-    .describe('Present when the answer is the stored answer of an earlier identical request'),
+    .meta({
+      description:
+        'Makes a retry safe: a repeat of a completed request replays its status and body ' +
+        '(with Idempotent-Replayed: true) instead of applying it again. 1 to 255 printable ' +
+        'ASCII characters, scoped to the caller, kept at least 24 h.',
+      param: { example: '5b0e7c1e-purchase-7' },
+    }),
 });
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -94,6 +240,14 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
         'Purchase, cancel and restart subscriptions. Writes travel as commands through RabbitMQ ' +
         'to a consumer that applies them to MySQL; reads come straight from MySQL.',
     },
+    servers: [
+      { url: '/', description: 'The service that serves this document' },
+      {
+        url: 'http://localhost:5000',
+        description: 'A local run (`npm start`) or `docker compose`',
+      },
+    ],
+    security: BEARER,
     components: {
       securitySchemes: {
         bearerAuth: {
@@ -105,119 +259,189 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
             '`subscriptions:admin` may act on any user. `npm run token -- <user_id> [--admin]` prints one.',
         },
       },
+      headers: HEADERS,
     },
     tags: [
       { name: 'subscriptions', description: 'Subscriptions and their history' },
-      { name: 'operations', description: 'Health and readiness' },
+      { name: 'operations', description: 'Health, readiness, metrics and this documentation' },
     ],
     paths: {
       '/api/v1/subscriptions': {
-        post: {
+        post: apiOperation({
           tags: ['subscriptions'],
           operationId: 'purchaseSubscription',
-          security: bearer,
           summary: 'Purchase a subscription',
           requestParams: { header: idempotencyHeaders },
-          requestBody: { required: true, ...json(purchaseRequestSchema) },
+          requestBody: { required: true, ...json(purchaseRequestSchema, { user_id: 7 }) },
           responses: {
             '201': {
               description: 'Created, ACTIVE',
-              headers: replayedHeaders.extend({
-                Location: z.string().describe('/api/v1/subscriptions/{id}'),
-              }),
-              ...json(subscriptionResponseSchema),
+              headers: headers('Location', 'Idempotent-Replayed'),
+              ...json(subscriptionResponseSchema, activeSubscriptionExample),
             },
-            ...problems(...WRITE_PROBLEMS, 'forbidden', 'user_not_found'),
+            ...problems([...WRITE_PROBLEMS, 'forbidden', 'user_not_found'], true),
           },
-        },
-        get: {
+        }),
+        get: apiOperation({
           tags: ['subscriptions'],
           operationId: 'listSubscriptions',
-          security: bearer,
           summary: 'List subscriptions, in id order, a page at a time',
           requestParams: { query: listQuerySchema },
           responses: {
-            '200': { description: 'One page', ...json(subscriptionPageSchema) },
-            ...problems(...READ_PROBLEMS, 'forbidden'),
+            '200': {
+              description: 'One page',
+              ...json(subscriptionPageSchema, subscriptionPageExample),
+            },
+            ...problems([...READ_PROBLEMS, 'forbidden']),
           },
-        },
+        }),
       },
       '/api/v1/subscriptions/{id}': {
-        get: {
+        get: apiOperation({
           tags: ['subscriptions'],
           operationId: 'getSubscription',
-          security: bearer,
           summary: 'Get a subscription',
           requestParams: { path: subscriptionPathSchema },
           responses: {
-            '200': { description: 'The subscription', ...json(subscriptionResponseSchema) },
-            ...problems(...READ_PROBLEMS, 'subscription_not_found'),
+            '200': {
+              description: 'The subscription',
+              ...json(subscriptionResponseSchema, activeSubscriptionExample),
+            },
+            ...problems([...READ_PROBLEMS, 'subscription_not_found']),
           },
-        },
+        }),
       },
       '/api/v1/subscriptions/{id}/status': {
-        put: {
+        put: apiOperation({
           tags: ['subscriptions'],
           operationId: 'changeSubscriptionStatus',
-          security: bearer,
           summary: 'Cancel (from ACTIVE) or restart (from CANCELED) a subscription',
           requestParams: { path: subscriptionPathSchema, header: idempotencyHeaders },
-          requestBody: { required: true, ...json(statusChangeRequestSchema) },
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: statusChangeRequestSchema,
+                examples: {
+                  cancel: { summary: 'Cancel an ACTIVE subscription', value: { canceled: true } },
+                  restart: {
+                    summary: 'Restart a CANCELED subscription',
+                    value: { restarted: true },
+                  },
+                },
+              },
+            },
+          },
           responses: {
             '200': {
-              headers: replayedHeaders,
               description: 'The subscription with its new status',
-              ...json(subscriptionResponseSchema),
+              headers: headers('Idempotent-Replayed'),
+              ...json(subscriptionResponseSchema, canceledSubscriptionExample),
             },
-            ...problems(...WRITE_PROBLEMS, 'subscription_not_found', 'invalid_transition'),
+            ...problems([...WRITE_PROBLEMS, 'subscription_not_found', 'invalid_transition'], true),
           },
-        },
+        }),
       },
       '/api/v1/subscriptions/{id}/history': {
-        get: {
+        get: apiOperation({
           tags: ['subscriptions'],
           operationId: 'getSubscriptionHistory',
-          security: bearer,
           summary: 'Every applied change of a subscription, oldest first',
           requestParams: { path: subscriptionPathSchema },
           responses: {
-            '200': { description: 'The history', ...json(historyResponseSchema) },
-            ...problems(...READ_PROBLEMS, 'subscription_not_found'),
+            '200': { description: 'The history', ...json(historyResponseSchema, historyExample) },
+            ...problems([...READ_PROBLEMS, 'subscription_not_found']),
           },
-        },
+        }),
       },
       '/healthz': {
-        get: {
+        get: publicOperation({
           tags: ['operations'],
           operationId: 'health',
           summary: 'Liveness: 200 while the process runs',
-          responses: { '200': { description: 'Alive', ...json(healthSchema) } },
-        },
+          responses: { '200': { description: 'Alive', ...json(healthSchema, { status: 'ok' }) } },
+        }),
+      },
+      '/readyz': {
+        get: publicOperation({
+          tags: ['operations'],
+          operationId: 'ready',
+          summary: 'Readiness: 200 when the broker and the database are reachable',
+          responses: {
+            '200': { description: 'Ready', ...json(healthSchema, { status: 'ready' }) },
+            '503': {
+              description: 'Not ready, or shutting down',
+              ...json(healthSchema, { status: 'not ready' }),
+            },
+          },
+        }),
       },
       '/metrics': {
-        get: {
+        get: publicOperation({
           tags: ['operations'],
           operationId: 'metrics',
           summary: 'Prometheus metrics: HTTP and RPC latency, outcomes, pending calls',
           responses: {
             '200': {
               description: 'Prometheus text exposition format',
-              content: { 'text/plain': { schema: z.string() } },
+              content: {
+                'text/plain': {
+                  schema: z.string(),
+                  example:
+                    '# HELP subscriptions_rpc_pending_calls Commands published and still waiting for their reply\n' +
+                    '# TYPE subscriptions_rpc_pending_calls gauge\n' +
+                    'subscriptions_rpc_pending_calls 0\n',
+                },
+              },
             },
           },
-        },
+        }),
       },
-      '/readyz': {
-        get: {
+      '/api/openapi.json': {
+        get: publicOperation({
           tags: ['operations'],
-          operationId: 'ready',
-          summary: 'Readiness: 200 when the broker and the database are reachable',
+          operationId: 'openApiDocument',
+          summary: 'This OpenAPI document',
           responses: {
-            '200': { description: 'Ready', ...json(healthSchema) },
-            '503': { description: 'Not ready, or shutting down', ...json(healthSchema) },
+            '200': {
+              description: 'The OpenAPI 3.1 document',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', required: ['openapi', 'info', 'paths'] },
+                  example: {
+                    openapi: '3.1.0',
+                    info: { title: 'Subscription service', version: '1.0.0' },
+                    paths: {},
+                  },
+                },
+              },
+            },
           },
-        },
+        }),
+      },
+      '/api/docs': {
+        get: publicOperation({
+          tags: ['operations'],
+          operationId: 'docsPage',
+          summary: 'A page that renders this document, from assets the service serves itself',
+          responses: {
+            '200': {
+              description: 'Swagger UI',
+              content: {
+                'text/html': {
+                  schema: z.string(),
+                  example: '<!doctype html>\n<html lang="en">…</html>\n',
+                },
+              },
+            },
+          },
+        }),
       },
     },
   });
+}
+
+/** The committed copy of the document: two-space JSON in document order, a final newline. */
+export function renderOpenApiFile(document: object = createOpenApiDocument()): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
 }

@@ -40,33 +40,61 @@ export const statusChangeRequestSchema = z
     },
   });
 
-/** A path id: decimal digits only, no sign or leading zero, within the safe integer range. */
-export const subscriptionIdParamSchema = z
-  .string()
-  .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive integer')
-  .transform(Number)
-  .pipe(idSchema);
+/**
+ * A path or query integer from 1 to `max`, in decimal without sign or leading zero. The
+ * document declares the integer it stands for, with the bounds this parser enforces.
+ */
+function positiveIntegerParamSchema(max: number) {
+  const message = `must be an integer from 1 to ${max}`;
+  return (
+    z
+      .string()
+      .regex(new RegExp(`^[1-9][0-9]{0,${String(max).length - 1}}$`), message)
+      .transform(Number)
+      // One check with one message: a number past 2^53 is refused once, not once per bound.
+      .pipe(z.number().refine((value) => Number.isSafeInteger(value) && value <= max, message))
+      .meta({
+        override: ({ jsonSchema }: { jsonSchema: Record<string, unknown> }) => {
+          delete jsonSchema['pattern'];
+          Object.assign(jsonSchema, { type: 'integer', minimum: 1, maximum: max });
+        },
+      })
+  );
+}
+
+/** Ids are positive safe integers, as in the message schemas. */
+export const MAX_ID = Number.MAX_SAFE_INTEGER;
+/** The most subscriptions one page of the list holds. */
+export const MAX_PAGE_SIZE = 100;
+
+/** A subscription id in the path. */
+export const subscriptionIdParamSchema = positiveIntegerParamSchema(MAX_ID);
 
 /** Path parameters of `/api/v1/subscriptions/{id}/...`. */
-export const subscriptionPathSchema = z.object({ id: subscriptionIdParamSchema });
-
-/** A query-string integer: decimal digits only, within the safe integer range. */
-const queryIdSchema = subscriptionIdParamSchema;
+export const subscriptionPathSchema = z.object({
+  id: subscriptionIdParamSchema.meta({
+    description: 'The subscription id',
+    param: { example: 42 },
+  }),
+});
 
 /** `GET /api/v1/subscriptions` query. Repeated or unknown parameters are refused. */
 export const listQuerySchema = z.strictObject({
-  user_id: queryIdSchema.optional().describe('Only this user’s subscriptions'),
-  status: subscriptionStatusSchema.optional().describe('Only subscriptions in this status'),
-  limit: z
-    .string()
-    .regex(/^[1-9][0-9]{0,2}$/, 'must be an integer from 1 to 100')
-    .transform(Number)
-    .pipe(z.int().min(1, 'must be at least 1').max(100, 'must be at most 100'))
+  user_id: positiveIntegerParamSchema(MAX_ID)
     .optional()
-    .describe('Page size, 1 to 100 (default 20)'),
-  starting_after: queryIdSchema
+    .meta({ description: 'Only this user’s subscriptions', param: { example: 7 } }),
+  status: subscriptionStatusSchema
     .optional()
-    .describe('Cursor: the id of the last subscription of the previous page'),
+    .meta({ description: 'Only subscriptions in this status', param: { example: 'ACTIVE' } }),
+  limit: positiveIntegerParamSchema(MAX_PAGE_SIZE)
+    .optional()
+    .meta({ description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 20)`, param: { example: 20 } }),
+  starting_after: positiveIntegerParamSchema(MAX_ID)
+    .optional()
+    .meta({
+      description: 'Cursor: the id of the last subscription of the previous page',
+      param: { example: 42 },
+    }),
 });
 
 /** Responses. Registered with an id so the OpenAPI document names them as components. */

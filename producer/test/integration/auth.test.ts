@@ -1,5 +1,5 @@
 import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
@@ -25,6 +25,10 @@ async function craft(
     .setProtectedHeader({ alg: options.alg ?? 'HS256' })
     .sign(options.key ?? secretKey);
 }
+
+/** RFC 6750: `error_description` is a quoted-string without `"` or `\`, printable ASCII. */
+const INVALID_TOKEN_CHALLENGE =
+  /^Bearer realm="subscriptions", error="invalid_token", error_description="[\x20\x21\x23-\x5b\x5d-\x7e]+"$/;
 
 function unsigned(claims: JWTPayload): string {
   const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -140,13 +144,24 @@ describe('authentication and ownership', () => {
         expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(res.body.code).toBe('unauthorized');
         expect(res.headers['www-authenticate']).toMatch(
-          authorization
-            ? /^Bearer realm="subscriptions", error="invalid_token"/
-            : /^Bearer realm="subscriptions"$/,
+          authorization ? INVALID_TOKEN_CHALLENGE : /^Bearer realm="subscriptions"$/,
         );
       }
       expect(await counts()).toEqual(before);
     });
+  });
+
+  it('a refused claim is named in quotes in the problem, and without them in the challenge', async () => {
+    const early = await craft({ sub: '2', exp: now() + 600, nbf: now() + 300 });
+    const res = await request(app)
+      .get('/api/v1/subscriptions')
+      .auth(early, { type: 'bearer' })
+      .expect(401);
+    expect(res.body.detail).toBe('the token\'s "nbf" claim is not acceptable');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="subscriptions", error="invalid_token", ' +
+        "error_description=\"the token's 'nbf' claim is not acceptable\"",
+    );
   });
 
   it('health, readiness, metrics and the docs need no token', async () => {
@@ -324,8 +339,36 @@ describe('authentication with issuer and audience, and the rate limit', () => {
     }
     const limited = await list(six).expect(429);
     expect(limited.body.code).toBe('rate_limited');
-    expect(limited.headers['retry-after']).toBe('60');
     expect(limited.headers['ratelimit']).toMatch(/r=0/);
     await list(seven).expect(200);
+  });
+
+  it('Retry-After on a 429 is what is left of the window, not the whole window', async () => {
+    const token = await signToken({
+      secret: SECRET,
+      userId: 8,
+      ttlSeconds: 600,
+      issuer: options.issuer,
+      audience: options.audience,
+    });
+    const list = () => request(app).get('/api/v1/subscriptions').auth(token, { type: 'bearer' });
+    await list().expect(200);
+    // The window opened during the first request; it closes 60 s later at the latest.
+    const windowEnd = Date.now() + 60_000;
+    await list().expect(200);
+    await list().expect(200);
+    // The fourth request comes 45 s later by the limiter's clock, so no test has to wait.
+    const later = Date.now() + 45_000;
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(later);
+    try {
+      const limited = await list().expect(429);
+      const retryAfter = Number(limited.headers['retry-after']);
+      expect(limited.headers['retry-after']).toMatch(/^[0-9]+$/);
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(Math.ceil((windowEnd - later) / 1000));
+      expect(limited.headers['ratelimit']).toMatch(new RegExp(`; r=0; t=${retryAfter}$`));
+    } finally {
+      clock.mockRestore();
+    }
   });
 });

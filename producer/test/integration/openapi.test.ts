@@ -2,17 +2,110 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { validate } from '@readme/openapi-parser';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import fc from 'fast-check';
 import request, { type Response } from 'supertest';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
+import { testLogger } from '../../../test-support/logger';
 import { startInProcessProducer } from '../../../test-support/producer';
-import { type createApp } from '../../src/app';
+import { createApp } from '../../src/app';
+import { AppError } from '../../src/errors';
+import { createAuthenticator } from '../../src/http/auth';
+import { createOpenApiDocument } from '../../src/http/openapi';
+import { createProducerMetrics } from '../../src/metrics';
+import { signToken } from '../../src/tokens';
+import { fuzzParameters } from '../../../test-support/fuzz';
 
-type OpenApiDocument = {
+interface Parameter {
+  in: 'path' | 'query' | 'header';
+  name: string;
+  schema: { type?: string; minimum?: number; maximum?: number };
+}
+interface Operation {
+  parameters?: Parameter[];
+  responses: Record<string, { headers?: Record<string, unknown> }>;
+}
+interface OpenApiDocument {
   openapi: string;
-  paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
-};
+  paths: Record<string, Record<string, Operation>>;
+  components: { headers: Record<string, { required?: boolean; schema: { type: string } }> };
+}
+
+/** A JSON pointer into the document, as ajv wants it in a schema id. */
+function pointerTo(...keys: string[]): string {
+  const escaped = keys.map((key) => key.replaceAll('~', '~0').replaceAll('/', '~1'));
+  return `openapi.json#${encodeURI(`/${escaped.join('/')}`)}`;
+}
+
+/**
+ * Checks real answers against the document: the status is declared, the body matches its
+ * schema, every header the document knows of that came is declared for this answer, and
+ * every required header came, with a value its schema accepts.
+ */
+function createChecker(document: OpenApiDocument) {
+  // OpenAPI 3.1 schemas are JSON Schema 2020-12; the document is one schema resource.
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema(document, 'openapi.json');
+
+  function schemaAt(...keys: string[]) {
+    const check = ajv.getSchema(pointerTo(...keys));
+    if (!check) throw new Error(`no schema at ${keys.join(' > ')}`);
+    return check;
+  }
+
+  function expectDeclared(method: string, template: string, res: Response): void {
+    const operation = document.paths[template]?.[method];
+    expect(operation).toBeDefined();
+    const status = String(res.status);
+    expect(Object.keys(operation?.responses ?? {})).toContain(status);
+    const mediaType = String(res.headers['content-type']).split(';')[0] ?? '';
+    const body = mediaType.endsWith('json') ? res.body : res.text;
+    const check = schemaAt(
+      'paths',
+      template,
+      method,
+      'responses',
+      status,
+      'content',
+      mediaType,
+      'schema',
+    );
+    const valid = check(body);
+    expect({ status, body, errors: valid ? null : check.errors }).toEqual({
+      status,
+      body,
+      errors: null,
+    });
+
+    const declared = Object.keys(operation?.responses[status]?.headers ?? {});
+    const known = Object.entries(document.components.headers);
+    const sent = known.filter(([name]) => res.headers[name.toLowerCase()] !== undefined);
+    const missing = known.filter(([name, header]) => header.required && declared.includes(name));
+    expect({
+      status,
+      undeclared: sent.map(([name]) => name).filter((name) => !declared.includes(name)),
+    }).toEqual({
+      status,
+      undeclared: [],
+    });
+    expect({
+      status,
+      missing: missing
+        .map(([name]) => name)
+        .filter((name) => res.headers[name.toLowerCase()] === undefined),
+    }).toEqual({ status, missing: [] });
+    for (const [name, header] of sent) {
+      const raw = String(res.headers[name.toLowerCase()]);
+      const value = header.schema.type === 'integer' && /^[0-9]+$/.test(raw) ? Number(raw) : raw;
+      const checkHeader = schemaAt('components', 'headers', name, 'schema');
+      expect({ name, value, valid: checkHeader(value) }).toEqual({ name, value, valid: true });
+    }
+  }
+
+  return { expectDeclared, schemaAt };
+}
 
 describe('the OpenAPI document', () => {
   let vhost: TestVhost;
@@ -21,21 +114,23 @@ describe('the OpenAPI document', () => {
   let close: () => Promise<void>;
   let app: ReturnType<typeof createApp>;
   let document: OpenApiDocument;
-  let ajv: Ajv2020;
+  let checker: ReturnType<typeof createChecker>;
   let userId: number;
 
   beforeAll(async () => {
     [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
     consumer = await startInProcessConsumer({ amqpUrl: vhost.url, database: database.name });
-    const producer = await startInProcessProducer({ amqpUrl: vhost.url, database: database.name });
+    // A limit no test reaches, so that answers carry the rate-limit headers.
+    const producer = await startInProcessProducer({
+      amqpUrl: vhost.url,
+      database: database.name,
+      rateLimitPerMinute: 1_000_000,
+    });
     app = producer.app;
     close = producer.stop;
     userId = await database.createUser();
     document = (await request(app).get('/api/openapi.json').expect(200)).body;
-    // OpenAPI 3.1 schemas are JSON Schema 2020-12; the document is one schema resource.
-    ajv = new Ajv2020({ strict: false, allErrors: true });
-    addFormats(ajv);
-    ajv.addSchema(document, 'openapi.json');
+    checker = createChecker(document);
   });
 
   afterAll(async () => {
@@ -44,24 +139,8 @@ describe('the OpenAPI document', () => {
     await Promise.all([vhost?.delete(), database?.drop()]);
   });
 
-  /** Asserts that `res` is a response the document declares for `method` on `template`. */
-  function expectDeclared(method: string, template: string, res: Response): void {
-    const operation = document.paths[template]?.[method];
-    expect(operation).toBeDefined();
-    const status = String(res.status);
-    expect(Object.keys(operation?.responses ?? {})).toContain(status);
-    const mediaType = String(res.headers['content-type']).split(';')[0] ?? '';
-    const pointer = `/paths/${template.replaceAll('~', '~0').replaceAll('/', '~1')}/${method}/responses/${status}/content/${mediaType.replaceAll('/', '~1')}/schema`;
-    const check = ajv.getSchema(`openapi.json#${encodeURI(pointer)}`);
-    expect(check).toBeDefined();
-    const valid = check?.(res.body);
-    expect({ status, body: res.body, errors: check?.errors ?? null }).toEqual({
-      status,
-      body: res.body,
-      errors: valid ? null : expect.anything(),
-    });
-    expect(valid).toBe(true);
-  }
+  const expectDeclared = (method: string, template: string, res: Response) =>
+    checker.expectDeclared(method, template, res);
 
   it('is a valid OpenAPI 3.1 document', async () => {
     expect(document.openapi).toMatch(/^3\.1\./);
@@ -72,6 +151,8 @@ describe('the OpenAPI document', () => {
 
   it('lists every route the service serves', () => {
     expect(Object.keys(document.paths).sort()).toEqual([
+      '/api/docs',
+      '/api/openapi.json',
       '/api/v1/subscriptions',
       '/api/v1/subscriptions/{id}',
       '/api/v1/subscriptions/{id}/history',
@@ -156,8 +237,110 @@ describe('the OpenAPI document', () => {
       await request(app).get(collection).query({ user_id: userId, limit: 1 }),
     );
     expectDeclared('get', collection, await request(app).get(collection).query({ limit: 0 }));
-    expectDeclared('get', '/healthz', await request(app).get('/healthz'));
-    expectDeclared('get', '/readyz', await request(app).get('/readyz'));
+  });
+
+  it('declares the answers of the operational and documentation routes', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/api/openapi.json', '/api/docs']) {
+      expectDeclared('get', path, await request(app).get(path).expect(200));
+    }
+  });
+
+  it('declares Idempotent-Replayed where a replayed answer carries it, success or refusal', async () => {
+    const key = `openapi-${Date.now()}`;
+    const purchase = () =>
+      request(app)
+        .post('/api/v1/subscriptions')
+        .set('Idempotency-Key', key)
+        .send({ user_id: userId });
+    const first = await purchase().expect(201);
+    const replayed = await purchase().expect(201);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expectDeclared('post', '/api/v1/subscriptions', replayed);
+
+    const restart = () =>
+      request(app)
+        .put(`/api/v1/subscriptions/${first.body.id}/status`)
+        .set('Idempotency-Key', `${key}-restart`)
+        .send({ restarted: true });
+    await restart().expect(409);
+    const refusedAgain = await restart().expect(409);
+    expect(refusedAgain.headers['idempotent-replayed']).toBe('true');
+    expectDeclared('put', '/api/v1/subscriptions/{id}/status', refusedAgain);
+  });
+
+  describe('integer parameters: what the document allows is exactly what the API accepts', () => {
+    const integerParameters = Object.entries(createOpenApiDocument().paths ?? {}).flatMap(
+      ([template, item]) =>
+        Object.entries(item as Record<string, Operation>).flatMap(([method, operation]) =>
+          (operation.parameters ?? []).flatMap((parameter, index) =>
+            parameter.schema.type === 'integer'
+              ? [
+                  {
+                    name: `${method.toUpperCase()} ${template} ${parameter.in} ${parameter.name}`,
+                    template,
+                    method,
+                    parameter,
+                    index,
+                  },
+                ]
+              : [],
+          ),
+        ),
+    );
+
+    /** Only this parameter varies; a PUT sends an empty body, so no command is ever sent. */
+    function send(template: string, method: string, parameter: Parameter, value: number) {
+      const raw = String(value);
+      const path = template.replace('{id}', parameter.in === 'path' ? raw : '1');
+      const query = parameter.in === 'query' ? `?${parameter.name}=${encodeURIComponent(raw)}` : '';
+      return method === 'put'
+        ? request(app).put(`${path}${query}`).send({})
+        : request(app).get(`${path}${query}`);
+    }
+
+    it.each(integerParameters)('$name', async ({ template, method, parameter, index }) => {
+      const allows = checker.schemaAt(
+        'paths',
+        template,
+        method,
+        'parameters',
+        String(index),
+        'schema',
+      );
+      const { minimum = 1, maximum = Number.MAX_SAFE_INTEGER } = parameter.schema;
+
+      async function expectAgreement(value: number): Promise<void> {
+        const res = await send(template, method, parameter, value);
+        const errors = (res.body.errors ?? []) as { in: string; pointer: string }[];
+        const refused =
+          res.status === 400 &&
+          errors.some(
+            (error) => error.in === parameter.in && error.pointer === `/${parameter.name}`,
+          );
+        expect({ value, refused, status: res.status }).toEqual({
+          value,
+          refused: !allows(value),
+          status: expect.any(Number),
+        });
+      }
+
+      for (const value of [minimum - 1, minimum, maximum, maximum + 1, 1.5, -1]) {
+        await expectAgreement(value);
+      }
+      expect([allows(minimum), allows(maximum), allows(minimum - 1), allows(maximum + 1)]).toEqual([
+        true,
+        true,
+        false,
+        false,
+      ]);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(fc.integer({ min: -5, max: 205 }), fc.maxSafeInteger()),
+          expectAgreement,
+        ),
+        fuzzParameters(20),
+      );
+    });
   });
 
   it('the docs page loads its assets from this service, not a CDN', async () => {
@@ -168,5 +351,63 @@ describe('the OpenAPI document', () => {
       expect(source).toMatch(/^\/api\/docs\//);
       await request(app).get(String(source)).expect(200);
     }
+  });
+});
+
+describe('the OpenAPI document, for answers that need auth on, a rate limit or an outage', () => {
+  const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
+  const brokerDown = {
+    call: () =>
+      Promise.reject(new AppError('broker_unavailable', 'the message broker is unreachable')),
+  };
+  const databaseDown = () =>
+    Promise.reject(
+      new AppError('database_unavailable', 'the database is unreachable; try again shortly'),
+    );
+  const app = createApp({
+    rpc: brokerDown,
+    queries: {
+      findSubscription: databaseDown,
+      findHistory: databaseDown,
+      listSubscriptions: async () => ({ data: [], has_more: false }),
+      ping: async () => undefined,
+    },
+    logger: testLogger,
+    metrics: createProducerMetrics({ pendingCalls: () => 0 }),
+    authenticate: createAuthenticator({
+      disabled: false,
+      secret: SECRET,
+      clockToleranceSeconds: 0,
+    }),
+    rateLimitPerMinute: 3,
+    isReady: async () => true,
+  });
+  const { expectDeclared } = createChecker(createOpenApiDocument() as unknown as OpenApiDocument);
+
+  it('declares 401 with WWW-Authenticate, 503 with Retry-After, and 429 with both rate-limit headers', async () => {
+    const collection = '/api/v1/subscriptions';
+    expectDeclared('get', collection, await request(app).get(collection).expect(401));
+    expectDeclared(
+      'get',
+      collection,
+      await request(app).get(collection).auth('not.a.token', { type: 'bearer' }).expect(401),
+    );
+
+    const token = await signToken({ secret: SECRET, userId: 7, ttlSeconds: 60 });
+    const as = (call: request.Test) => call.auth(token, { type: 'bearer' });
+    expectDeclared('get', collection, await as(request(app).get(collection)).expect(200));
+    expectDeclared(
+      'post',
+      collection,
+      await as(request(app).post(collection).send({ user_id: 7 })).expect(503),
+    );
+    expectDeclared(
+      'get',
+      '/api/v1/subscriptions/{id}',
+      await as(request(app).get('/api/v1/subscriptions/1')).expect(503),
+    );
+    const limited = await as(request(app).get('/api/v1/subscriptions/1/history')).expect(429);
+    expect(limited.headers['retry-after']).toBeDefined();
+    expectDeclared('get', '/api/v1/subscriptions/{id}/history', limited);
   });
 });

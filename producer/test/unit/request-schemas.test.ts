@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors';
 import {
+  listQuerySchema,
   purchaseRequestSchema,
   statusChangeRequestSchema,
   subscriptionPathSchema,
@@ -86,4 +87,39 @@ describe('subscription id in the path', () => {
       ]);
     },
   );
+});
+
+describe('list query', () => {
+  it.each([
+    [{ limit: '1' }, { limit: 1 }],
+    [{ limit: '100' }, { limit: 100 }],
+    [{ user_id: '1' }, { user_id: 1 }],
+    [{ user_id: '9007199254740991' }, { user_id: 9007199254740991 }],
+    [{ starting_after: '9007199254740991' }, { starting_after: 9007199254740991 }],
+    [{ status: 'CANCELED' }, { status: 'CANCELED' }],
+  ])('accepts %p', (query, parsed) => {
+    expect(parseOrThrow(listQuerySchema, query, 'query')).toEqual(parsed);
+  });
+
+  it.each([
+    ['limit', '0'],
+    ['limit', '101'],
+    ['limit', '999'],
+    ['limit', '1000'],
+    ['user_id', '0'],
+    ['user_id', '9007199254740992'],
+    ['user_id', '9999999999999999'],
+    ['starting_after', '9007199254740992'],
+    ['starting_after', '-1'],
+  ])('refuses %s=%p, once, pointing at it', (name, value) => {
+    expect(
+      validationErrors(() => parseOrThrow(listQuerySchema, { [name]: value }, 'query')),
+    ).toEqual([
+      {
+        in: 'query',
+        pointer: `/${name}`,
+        detail: expect.stringMatching(/^must be an integer from 1 to /),
+      },
+    ]);
+  });
 });

@@ -1,0 +1,102 @@
+import type { ErrorCode } from '../errors';
+import { PROBLEMS, problemType } from './problem';
+
+/** Example values for the OpenAPI document; a test checks each against its schema. */
+
+export const EXAMPLE_REQUEST_ID = '0f9a3c52-6d1e-4b7a-9c2f-5e8d1a4b7c30';
+
+export const activeSubscriptionExample = {
+  id: 42,
+  user_id: 7,
+  status: 'ACTIVE',
+  created_at: '2026-11-02T09:30:00.000Z',
+  updated_at: null,
+};
+
+export const canceledSubscriptionExample = {
+  ...activeSubscriptionExample,
+  status: 'CANCELED',
+  updated_at: '2026-11-03T14:05:12.000Z',
+};
+
+export const subscriptionPageExample = {
+  data: [activeSubscriptionExample, { ...canceledSubscriptionExample, id: 43 }],
+  has_more: true,
+};
+
+export const historyExample = {
+  data: [
+    {
+      id: 101,
+      subscription_id: 42,
+      type: 'SUBSCRIPTION_PURCHASED',
+      created_at: '2026-11-02T09:30:00.000Z',
+    },
+    {
+      id: 117,
+      subscription_id: 42,
+      type: 'SUBSCRIPTION_CANCELED',
+      created_at: '2026-11-03T14:05:12.000Z',
+    },
+  ],
+};
+
+/** What the service says for each code, and the extra members it adds. */
+const PROBLEM_DETAILS: Record<ErrorCode, { detail: string; extra?: Record<string, unknown> }> = {
+  validation_failed: {
+    detail: '/user_id Invalid input: expected number, received string',
+    extra: {
+      errors: [
+        {
+          in: 'body',
+          pointer: '/user_id',
+          detail: 'Invalid input: expected number, received string',
+        },
+      ],
+    },
+  },
+  malformed_json: {
+    detail: 'the body is not a valid JSON object',
+    extra: { errors: [{ in: 'body', pointer: '', detail: 'is not a valid JSON object' }] },
+  },
+  unauthorized: { detail: 'the token has expired' },
+  forbidden: { detail: 'a token may purchase only for its own user_id' },
+  route_not_found: { detail: 'no route for GET /api/v1/subscription' },
+  subscription_not_found: { detail: 'subscription 42 does not exist' },
+  invalid_transition: {
+    detail: 'cannot cancel a subscription that is CANCELED',
+    extra: { current_status: 'CANCELED' },
+  },
+  idempotency_key_in_flight: {
+    detail: 'a request with this Idempotency-Key is still being processed; retry when it completes',
+  },
+  idempotency_key_reused: { detail: 'this Idempotency-Key was used for a different request' },
+  payload_too_large: { detail: 'the body is larger than 16 KiB' },
+  unsupported_media_type: { detail: 'send the body as application/json' },
+  rate_limited: { detail: 'more than 100 requests in a minute; retry later' },
+  user_not_found: { detail: 'user 7 does not exist' },
+  broker_unavailable: { detail: 'the message broker is unreachable' },
+  overloaded: { detail: 'too many commands are waiting for the broker; retry shortly' },
+  command_not_confirmed: { detail: 'the broker did not accept the command' },
+  reply_timeout: { detail: 'no reply within 10000 ms; the command may still be applied' },
+  reply_lost: {
+    detail: 'the connection to the broker was lost before the reply; the outcome is unknown',
+  },
+  database_unavailable: { detail: 'the database is unreachable; try again shortly' },
+  internal_error: { detail: 'an unexpected error occurred; it has been logged' },
+};
+
+/** The problem document the service answers with for `code`. */
+export function problemExample(code: ErrorCode): Record<string, unknown> {
+  const { status, title } = PROBLEMS[code];
+  const { detail, extra } = PROBLEM_DETAILS[code];
+  return {
+    type: problemType(code),
+    title,
+    status,
+    detail,
+    code,
+    request_id: EXAMPLE_REQUEST_ID,
+    ...extra,
+  };
+}
