@@ -1,6 +1,7 @@
--- The schema of the subscription service. Runs as-is on MySQL 8.4 (mounted into the
--- container's init directory) and on MariaDB 10.11 (applied by `npm run db:migrate`).
--- Every statement is idempotent so that both paths can meet on one database.
+-- The schema of the subscription service. Runs as-is on MySQL 8.4 and MariaDB 10.11; the compose
+-- `migrate` service and `npm run db:migrate` apply it alike (node consumer/dist/migrate-main.js).
+-- Every statement is idempotent, so a database whose tables were made before schema_migration
+-- recorded the applied files is brought up to date the same way.
 
 CREATE TABLE IF NOT EXISTS `user` (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,

@@ -2,6 +2,12 @@ import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/**
+ * The secret `.env.example` and `docker-compose.yml` ship so that a fresh clone runs with auth on.
+ * It is public, so anyone can sign tokens with it: the producer warns when it is in use.
+ */
+export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(5000),
   AMQP_URL: z.url({ protocol: /^amqps?$/ }).default('amqp://guest:guest@127.0.0.1:5672'),
@@ -65,4 +71,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   return Object.freeze(result.data);
+}
+
+/** True when auth is on and its tokens are signed with the public development secret. */
+export function usesDevelopmentSecret(config: Config): boolean {
+  return !config.AUTH_DISABLED && config.AUTH_JWT_SECRET === DEVELOPMENT_JWT_SECRET;
 }

@@ -3,7 +3,7 @@ import dotenv from 'dotenv';
 import { createApp } from './app';
 import { connectBroker } from './broker/connection';
 import { createRpcClient } from './broker/rpc-client';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, usesDevelopmentSecret } from './config';
 import { createAuthenticator } from './http/auth';
 import { createLogger } from './logger';
 import { createProducerMetrics } from './metrics';
@@ -17,6 +17,12 @@ async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
+  // Before the first connection, which may keep retrying: the warning shows even then.
+  if (usesDevelopmentSecret(config)) {
+    logger.warn(
+      'AUTH_JWT_SECRET is the public development secret from .env.example: anyone can sign tokens; set your own in .env (e.g. openssl rand -base64 48)',
+    );
+  }
 
   const rpc = createRpcClient({ timeoutMs: config.RPC_TIMEOUT_MS, logger });
   const connection = await connectBroker({ url: config.AMQP_URL, logger, setup: rpc.attach });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
@@ -8,10 +8,14 @@ import {
 } from '../../consumer/src/config';
 import {
   CONFIG_KEYS as producerKeys,
+  DEVELOPMENT_JWT_SECRET,
   loadConfig as loadProducerConfig,
 } from '../../producer/src/config';
 
-/** No Docker engine runs the tests, so the compose file and the Dockerfiles are checked as text. */
+/**
+ * No Docker engine runs the tests, so the compose files and the Dockerfiles are checked as text.
+ * `docker compose config -q` (with and without the override) validates them against the schema.
+ */
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -24,10 +28,13 @@ type Environment = Record<string, string | number | boolean | null> | string[];
 interface ComposeService {
   image?: string;
   build?: { context: string; dockerfile: string };
+  command?: string | string[];
   container_name?: string;
   depends_on?: Record<string, { condition?: string }> | string[];
   environment?: Environment;
-  ports?: (string | number)[];
+  ports?: unknown[];
+  volumes?: unknown[];
+  restart?: string;
   healthcheck?: { test?: string | string[] };
 }
 
@@ -37,10 +44,11 @@ interface ComposeFile {
 
 const composeText = readRootFile('docker-compose.yml');
 const compose = parse(composeText) as ComposeFile;
+const override = parse(readRootFile('docker-compose.override.yml')) as ComposeFile;
 
-function service(name: string): ComposeService {
-  const found = compose.services[name];
-  if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
+function service(name: string, file: ComposeFile = compose): ComposeService {
+  const found = file.services[name];
+  if (!found) throw new Error(`no service ${name}`);
   return found;
 }
 
@@ -76,6 +84,14 @@ function resolvedEnvironment(name: string): Record<string, string> {
   );
 }
 
+/** A service's published ports on a fresh clone, in the short `address:host:container` form. */
+function resolvedPorts(name: string, file: ComposeFile = compose): string[] {
+  return (service(name, file).ports ?? []).map((port) => {
+    if (typeof port !== 'string') throw new Error(`${name}: write ports as quoted strings`);
+    return interpolateWithNoVariables(port);
+  });
+}
+
 /** Every string value in a parsed YAML document (comments are not values). */
 function stringsIn(node: unknown): string[] {
   if (typeof node === 'string') return [node];
@@ -84,7 +100,7 @@ function stringsIn(node: unknown): string[] {
   return [];
 }
 
-/** The two processes the images run, each with the config it parses at start. */
+/** The processes the images run, each with the config it parses at start. */
 const apps: {
   name: string;
   keys: string[];
@@ -92,22 +108,30 @@ const apps: {
 }[] = [
   { name: 'producer', keys: producerKeys, loadConfig: loadProducerConfig },
   { name: 'consumer', keys: consumerKeys, loadConfig: loadConsumerConfig },
+  // The migration is the consumer image running consumer/dist/migrate-main.js, on its config.
+  { name: 'migrate', keys: consumerKeys, loadConfig: loadConsumerConfig },
 ];
 
-function finalStage(dockerfile: string): string {
-  const stages = dockerfile.split(/^(?=FROM\s)/im);
-  return stages[stages.length - 1] ?? '';
-}
+const LOOPBACK_PORT = /^127\.0\.0\.1:\d+:\d+$/;
 
 describe('docker-compose.yml', () => {
-  it('runs exactly the four services mysql, rabbitmq, consumer and producer', () => {
+  it('runs the four services mysql, rabbitmq, consumer and producer, and the one-off migrate', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['consumer', 'mysql', 'producer', 'rabbitmq'].sort(),
+      ['consumer', 'migrate', 'mysql', 'producer', 'rabbitmq'].sort(),
     );
   });
 
-  it('publishes the producer API on host port 5000', () => {
-    expect(service('producer').ports?.map(String)).toContain('5000:5000');
+  it('publishes the producer API on 127.0.0.1:5000 by default, and nothing else', () => {
+    expect(resolvedPorts('producer')).toEqual(['127.0.0.1:5000:5000']);
+    for (const name of ['mysql', 'rabbitmq', 'consumer', 'migrate']) {
+      expect({ name, ports: service(name).ports }).toEqual({ name, ports: undefined });
+    }
+  });
+
+  it('lets API_BIND_ADDRESS and API_PORT choose where the API is published', () => {
+    expect(service('producer').ports).toEqual([
+      '${API_BIND_ADDRESS:-127.0.0.1}:${API_PORT:-5000}:5000',
+    ]);
   });
 
   it.each(['mysql', 'rabbitmq', 'consumer', 'producer'])('gives %s a healthcheck', (name) => {
@@ -115,14 +139,30 @@ describe('docker-compose.yml', () => {
   });
 
   it.each(['consumer', 'producer'])(
-    'starts %s only once mysql and rabbitmq report healthy',
+    'starts %s only once migrate has finished and mysql and rabbitmq report healthy',
     (name) => {
       expect(service(name).depends_on).toEqual({
+        migrate: { condition: 'service_completed_successfully' },
         mysql: { condition: 'service_healthy' },
         rabbitmq: { condition: 'service_healthy' },
       });
     },
   );
+
+  it('migrates with the consumer image once mysql is healthy, and does not restart', () => {
+    const migrate = service('migrate');
+    expect(migrate.build).toEqual(service('consumer').build);
+    expect(migrate.command).toEqual(['node', 'consumer/dist/migrate-main.js']);
+    expect(migrate.depends_on).toEqual({ mysql: { condition: 'service_healthy' } });
+    expect(migrate.restart ?? 'no').toBe('no');
+    expect(migrate.healthcheck).toBeUndefined();
+  });
+
+  it('applies the schema through migrate only: nothing is mounted into the mysql init directory', () => {
+    const mounts = stringsIn(service('mysql').volumes ?? []);
+    expect(mounts.filter((mount) => mount.includes('docker-entrypoint-initdb.d'))).toEqual([]);
+    expect(mounts.filter((mount) => mount.includes('mysql-init'))).toEqual([]);
+  });
 
   it.each(['consumer', 'producer'])(
     'lets %s scale, with no fixed container name and built from the repository root',
@@ -138,7 +178,7 @@ describe('docker-compose.yml', () => {
     expect(() => app.loadConfig(environment)).not.toThrow();
   });
 
-  it.each(apps)(
+  it.each(apps.filter((app) => app.name !== 'migrate'))(
     'points every connection setting of $name at the mysql and rabbitmq services',
     (app) => {
       const environment = resolvedEnvironment(app.name);
@@ -152,6 +192,14 @@ describe('docker-compose.yml', () => {
       if ('MYSQL_HOST' in config) expect(config.MYSQL_HOST).toBe('mysql');
     },
   );
+
+  it('points migrate at the mysql service and gives it nothing but the MySQL settings', () => {
+    const environment = resolvedEnvironment('migrate');
+    expect(Object.keys(environment).sort()).toEqual(
+      consumerKeys.filter((key) => key.startsWith('MYSQL_')).sort(),
+    );
+    expect(environment.MYSQL_HOST).toBe('mysql');
+  });
 
   it('has the producer listen on the port that is published', () => {
     expect(loadProducerConfig(resolvedEnvironment('producer')).PORT).toBe(5000);
@@ -168,6 +216,17 @@ describe('docker-compose.yml', () => {
     },
   );
 
+  it('keeps the MySQL root password inside the mysql service', () => {
+    const root = resolvedEnvironment('mysql').MYSQL_ROOT_PASSWORD ?? '';
+    expect(root).not.toBe('');
+    for (const name of ['migrate', 'consumer', 'producer']) {
+      expect({ name, values: Object.values(resolvedEnvironment(name)) }).toEqual({
+        name,
+        values: expect.not.arrayContaining([root]),
+      });
+    }
+  });
+
   it.each(['consumer', 'producer'])(
     'signs %s in to RabbitMQ with the account the rabbitmq service creates',
     (name) => {
@@ -177,14 +236,39 @@ describe('docker-compose.yml', () => {
       expect(decodeURIComponent(url.password)).toBe(rabbitmq.RABBITMQ_DEFAULT_PASS);
     },
   );
+
+  it('signs tokens by default with the development secret the producer warns about', () => {
+    expect(resolvedEnvironment('producer').AUTH_JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
+  });
+});
+
+describe('docker-compose.override.yml', () => {
+  it('adds published ports to mysql and rabbitmq, and changes nothing else', () => {
+    expect(Object.keys(override.services).sort()).toEqual(['mysql', 'rabbitmq']);
+    for (const [name, additions] of Object.entries(override.services)) {
+      expect({ name, keys: Object.keys(additions) }).toEqual({ name, keys: ['ports'] });
+    }
+  });
+
+  it('publishes MySQL on 3306 and RabbitMQ on 5672 and 15672 (management), on 127.0.0.1 only', () => {
+    expect(resolvedPorts('mysql', override)).toEqual(['127.0.0.1:3306:3306']);
+    expect(resolvedPorts('rabbitmq', override)).toEqual([
+      '127.0.0.1:5672:5672',
+      '127.0.0.1:15672:15672',
+    ]);
+    for (const name of Object.keys(override.services)) {
+      for (const port of resolvedPorts(name, override)) expect(port).toMatch(LOOPBACK_PORT);
+    }
+  });
 });
 
 describe('.env.example', () => {
-  const listed = new Set(
-    readRootFile('.env.example')
-      .split('\n')
-      .map((line) => /^([A-Z][A-Z0-9_]*)=/.exec(line)?.[1])
-      .filter((key): key is string => key !== undefined),
+  const lines = readRootFile('.env.example').split('\n');
+  const listed = new Map(
+    lines
+      .map((line) => /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => [match[1] ?? '', match[2] ?? ''] as const),
   );
 
   it('lists every variable of the producer and consumer configs', () => {
@@ -194,22 +278,88 @@ describe('.env.example', () => {
     expect(missing).toEqual([]);
   });
 
-  it('lists every variable docker-compose.yml reads', () => {
-    const read = stringsIn(compose).flatMap((value) =>
-      [...value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1] ?? ''),
+  it('lists every variable the compose files read', () => {
+    const read = [compose, override].flatMap((file) =>
+      stringsIn(file).flatMap((value) =>
+        [...value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1] ?? ''),
+      ),
     );
-    expect(read.length).toBeGreaterThan(0);
+    expect(read).toEqual(expect.arrayContaining(['API_BIND_ADDRESS', 'API_PORT']));
     expect(read.filter((key) => !listed.has(key))).toEqual([]);
   });
+
+  it('ships the development secret the producer warns about', () => {
+    expect(listed.get('AUTH_JWT_SECRET')).toBe(DEVELOPMENT_JWT_SECRET);
+  });
 });
+
+interface PackageManifest {
+  name: string;
+  workspaces?: string[];
+  dependencies?: Record<string, string>;
+}
+
+function readManifest(directory: string): PackageManifest {
+  return JSON.parse(readRootFile(path.join(directory, 'package.json'))) as PackageManifest;
+}
+
+const workspaces = readManifest('.').workspaces ?? [];
+const workspaceDirectories = new Map(workspaces.map((dir) => [readManifest(dir).name, dir]));
+
+/** The workspaces a process needs at run time: its own and every @subscriptions/* it depends on. */
+function runtimeWorkspaces(directory: string): string[] {
+  const found = new Set<string>([directory]);
+  for (const current of found) {
+    for (const dependency of Object.keys(readManifest(current).dependencies ?? {})) {
+      const dependencyDirectory = workspaceDirectories.get(dependency);
+      if (dependencyDirectory) found.add(dependencyDirectory);
+    }
+  }
+  return [...found].sort();
+}
+
+/** Packages a workspace's source loads at run time (type-only imports are erased). */
+function packagesImportedBy(directory: string): string[] {
+  const sources = readdirSync(path.join(ROOT, directory, 'src'), { recursive: true })
+    .map(String)
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => readRootFile(path.join(directory, 'src', file)));
+  const specifiers = sources.flatMap((source) => [
+    ...[...source.matchAll(/^\s*(?:import|export)\s+(type\s+)?([^'";]*?)\s*from\s+'([^']+)'/gm)]
+      .filter(([, typeOnly, clause = '']) => !typeOnly && !isTypeOnlyClause(clause))
+      .map((match) => match[3] ?? ''),
+    ...[...source.matchAll(/^\s*import\s+'([^']+)'/gm)].map((match) => match[1] ?? ''),
+    ...[...source.matchAll(/\brequire(?:\.resolve)?\('([^']+)'\)/g)].map((match) => match[1] ?? ''),
+  ]);
+  const packages = specifiers
+    .filter((specifier) => !specifier.startsWith('.') && !specifier.startsWith('node:'))
+    .map((specifier) => /^(?:@[^/]+\/)?[^/]+/.exec(specifier)?.[0] ?? specifier);
+  return [...new Set(packages)].sort();
+}
+
+function isTypeOnlyClause(clause: string): boolean {
+  const members = /^\{([^}]*)\}$/s.exec(clause.trim())?.[1];
+  if (members === undefined) return false;
+  const names = members
+    .split(',')
+    .map((member) => member.trim())
+    .filter(Boolean);
+  return names.length > 0 && names.every((name) => name.startsWith('type '));
+}
+
+function finalStage(dockerfile: string): string {
+  const stages = dockerfile.split(/^(?=FROM\s)/im);
+  return stages[stages.length - 1] ?? '';
+}
 
 describe.each(['producer', 'consumer'])('%s/Dockerfile', (name) => {
   const dockerfile = readRootFile(`${name}/Dockerfile`);
 
-  it('builds every stage on Node 24', () => {
+  it('builds every stage on Node 24, the major version .nvmrc names', () => {
+    expect(readRootFile('.nvmrc').trim().replace(/^v/, '').split('.')[0]).toBe('24');
     const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gim)].map((match) => match[1]);
     expect(bases.length).toBeGreaterThanOrEqual(2);
-    for (const base of bases) expect(base).toMatch(/^node:24(?:[-.@]|$)/);
+    for (const base of bases) expect(base).toMatch(/^node:24-bookworm-slim(?:@|$)/);
   });
 
   it('runs the final image as the unprivileged node user', () => {
@@ -218,5 +368,39 @@ describe.each(['producer', 'consumer'])('%s/Dockerfile', (name) => {
 
   it(`starts ${name}/dist/main.js`, () => {
     expect(finalStage(dockerfile)).toContain(`CMD ["node", "${name}/dist/main.js"]`);
+  });
+
+  it('copies every workspace manifest into both stages, as npm ci checks them against the lockfile', () => {
+    for (const workspace of workspaces) {
+      const copies = dockerfile.split('\n').filter((line) => {
+        return line.trim() === `COPY ${workspace}/package.json ${workspace}/`;
+      });
+      expect({ workspace, copies: copies.length }).toEqual({ workspace, copies: 2 });
+    }
+  });
+
+  it(`ships the built code of every workspace ${name} needs at run time`, () => {
+    for (const workspace of runtimeWorkspaces(name)) {
+      expect(dockerfile).toContain(`COPY ${workspace}/ ${workspace}/`);
+      expect(finalStage(dockerfile)).toContain(
+        `COPY --from=build /app/${workspace}/dist ${workspace}/dist`,
+      );
+    }
+  });
+
+  it(`declares every package ${name} loads, since the image installs only those`, () => {
+    for (const workspace of runtimeWorkspaces(name)) {
+      const declared = Object.keys(readManifest(workspace).dependencies ?? {});
+      const undeclared = packagesImportedBy(workspace).filter((pkg) => !declared.includes(pkg));
+      expect({ workspace, undeclared }).toEqual({ workspace, undeclared: [] });
+    }
+  });
+});
+
+describe('consumer/Dockerfile', () => {
+  it('ships mysql-init/ where the migration reads it, /app/mysql-init', () => {
+    const dockerfile = readRootFile('consumer/Dockerfile');
+    expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
+    expect(finalStage(dockerfile)).toMatch(/^COPY mysql-init\/ mysql-init\/$/m);
   });
 });

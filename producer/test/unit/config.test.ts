@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig } from '../../src/config';
+import {
+  ConfigError,
+  DEVELOPMENT_JWT_SECRET,
+  loadConfig,
+  usesDevelopmentSecret,
+} from '../../src/config';
 
 describe('producer loadConfig', () => {
   it('uses the documented defaults when auth is explicitly off', () => {
@@ -63,5 +68,19 @@ describe('producer loadConfig', () => {
       expect(problems[0]).toMatch(/^PORT: /);
       expect(problems[1]).toMatch(/^LOG_LEVEL: /);
     }
+  });
+
+  it('recognises the public development secret when auth signs with it', () => {
+    expect(usesDevelopmentSecret(loadConfig({ AUTH_JWT_SECRET: DEVELOPMENT_JWT_SECRET }))).toBe(
+      true,
+    );
+  });
+
+  it('does not flag a secret of your own, nor a development secret that auth does not use', () => {
+    const ownSecret = loadConfig({ AUTH_JWT_SECRET: `${DEVELOPMENT_JWT_SECRET}-mine` });
+    const authOff = loadConfig({ AUTH_JWT_SECRET: DEVELOPMENT_JWT_SECRET, AUTH_DISABLED: 'true' });
+    expect(usesDevelopmentSecret(ownSecret)).toBe(false);
+    expect(usesDevelopmentSecret(authOff)).toBe(false);
+    expect(usesDevelopmentSecret(loadConfig({ AUTH_DISABLED: 'true' }))).toBe(false);
   });
 });
