@@ -6,10 +6,14 @@ const transform = {
     { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
   ],
 };
-const moduleNameMapper = { '^@subscriptions/contracts$': '<rootDir>/contracts/src/index.ts' };
+const moduleNameMapper = {
+  '^@subscriptions/contracts$': '<rootDir>/contracts/src/index.ts',
+  '^@subscriptions/platform$': '<rootDir>/platform/src/index.ts',
+};
 
-const project = (displayName, testMatch) => ({
+const project = (displayName, testMatch, globalSetup) => ({
   displayName,
+  ...(globalSetup ? { globalSetup } : {}),
   rootDir: __dirname,
   testMatch,
   transform,
@@ -22,8 +26,13 @@ const project = (displayName, testMatch) => ({
 module.exports = {
   projects: [
     project('unit', ['<rootDir>/*/test/unit/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts']),
-    project('integration', ['<rootDir>/*/test/integration/**/*.test.ts']),
-    project('e2e', ['<rootDir>/e2e/**/*.test.ts']),
+    // Unit tests need no service; the others check theirs first and name what is missing.
+    project(
+      'integration',
+      ['<rootDir>/*/test/integration/**/*.test.ts'],
+      '<rootDir>/test-support/global-setup-integration.ts',
+    ),
+    project('e2e', ['<rootDir>/e2e/**/*.test.ts'], '<rootDir>/test-support/global-setup-e2e.ts'),
   ],
   // Integration and e2e tests wait on real brokers and databases.
   testTimeout: 30_000,

@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type Browser } from 'playwright-core';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { createTestDatabase, type TestDatabase } from '../test-support/database';
+import { chromiumPath } from '../test-support/service-checks';
 import { releaseAll, startProducer, type Producer } from './support/services';
-
-/** Debian's Chromium; `.ci/run` installs it. `CHROMIUM_PATH` points elsewhere if needed. */
-const CHROMIUM = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
 
 describe('the API docs page in a real browser', () => {
   let vhost: TestVhost;
@@ -17,7 +15,8 @@ describe('the API docs page in a real browser', () => {
     [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
     producer = await startProducer({ amqpUrl: vhost.url, database: database.name });
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      // The e2e global setup has provided it, or stopped the run naming what is missing.
+      executablePath: chromiumPath,
       args: [
         '--no-sandbox',
         '--disable-gpu',
@@ -48,13 +47,15 @@ describe('the API docs page in a real browser', () => {
 
     await page.goto(`${producer!.baseUrl}/api/docs`);
     const operations = page.locator('.opblock-summary');
-    await operations.nth(7).waitFor({ timeout: 15_000 });
+    await operations.nth(9).waitFor({ timeout: 15_000 });
 
     const listed = await page.locator('.opblock-summary-path').allInnerTexts();
     const methods = await page.locator('.opblock-summary-method').allInnerTexts();
     const endpoints = listed.map((path, i) => `${methods[i]} ${path.replace(/\u200b/g, '')}`);
     expect(endpoints.sort()).toEqual(
       [
+        'GET /api/docs',
+        'GET /api/openapi.json',
         'GET /api/v1/subscriptions',
         'POST /api/v1/subscriptions',
         'GET /api/v1/subscriptions/{id}',

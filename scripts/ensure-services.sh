@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the local MariaDB and RabbitMQ that the tests talk to are running, starting
-# either one if it is down. Safe to run when both are already up.
+# either one if it is down, and that RabbitMQ's management API (port 15672, where the tests make
+# their virtual hosts) is on. Safe to run when everything is already up.
 set -euo pipefail
 
 wait_for() {
@@ -27,4 +28,11 @@ if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
 fi
 wait_for "RabbitMQ startup" 120 rabbitmqctl -q await_startup
 
-echo "ensure-services: MariaDB and RabbitMQ are up"
+management_up() { curl -fsS -o /dev/null -u guest:guest http://127.0.0.1:15672/api/overview; }
+if ! management_up; then
+  echo "ensure-services: enabling RabbitMQ's management plugin"
+  rabbitmq-plugins -q enable rabbitmq_management
+  wait_for "RabbitMQ management API" 60 management_up
+fi
+
+echo "ensure-services: MariaDB, RabbitMQ and its management API are up"

@@ -1,20 +1,16 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import { addVhost, deleteVhost, managementApiFor } from './rabbitmq-management';
 
-const run = promisify(execFile);
+/** The broker the test run uses, as its environment names it. */
+export const amqpBaseUrl = process.env['AMQP_URL'] || 'amqp://guest:guest@127.0.0.1:5672';
 
-const baseUrl = new URL(process.env['AMQP_URL'] || 'amqp://guest:guest@127.0.0.1:5672');
+const management = managementApiFor(amqpBaseUrl, process.env['RABBITMQ_MANAGEMENT_URL']);
 
 export interface TestVhost {
   name: string;
-  /** AMQP URL of the vhost, with the machine's broker credentials. */
+  /** AMQP URL of the vhost, with the run's broker credentials. */
   url: string;
   delete(): Promise<void>;
-}
-
-async function rabbitmqctl(...args: string[]): Promise<void> {
-  await run('rabbitmqctl', ['--quiet', ...args], { timeout: 30_000 });
 }
 
 /**
@@ -23,14 +19,8 @@ async function rabbitmqctl(...args: string[]): Promise<void> {
  */
 export async function createTestVhost(): Promise<TestVhost> {
   const name = `t_${randomBytes(6).toString('hex')}`;
-  const user = decodeURIComponent(baseUrl.username || 'guest');
-  await rabbitmqctl('add_vhost', name);
-  await rabbitmqctl('set_permissions', '-p', name, user, '.*', '.*', '.*');
-  const url = new URL(baseUrl.toString());
+  const url = new URL(amqpBaseUrl);
+  await addVhost(management, name, decodeURIComponent(url.username || 'guest'));
   url.pathname = `/${encodeURIComponent(name)}`;
-  return {
-    name,
-    url: url.toString(),
-    delete: () => rabbitmqctl('delete_vhost', name),
-  };
+  return { name, url: url.toString(), delete: () => deleteVhost(management, name) };
 }
