@@ -1,6 +1,5 @@
+import { LOG_LEVELS, parseEnvironment } from '@subscriptions/platform';
 import { z } from 'zod';
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const configSchema = z.object({
   AMQP_URL: z.url({ protocol: /^amqps?$/ }).default('amqp://guest:guest@127.0.0.1:5672'),
@@ -33,27 +32,14 @@ const configSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
+export { ConfigError } from '@subscriptions/platform';
+
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Every variable the process reads. */
 export const CONFIG_KEYS = Object.keys(configSchema.shape);
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
 /** Parses the environment once, at start; a bad value fails with one line per variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  // An empty variable (`FOO=` in a .env file) means "use the default", as it does in compose.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const result = configSchema.safeParse(present);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-    );
-  }
-  return Object.freeze(result.data);
+  return parseEnvironment(configSchema, env);
 }

@@ -1,9 +1,6 @@
 import dotenv from 'dotenv';
-import type { Channel } from 'amqplib';
-import pino from 'pino';
-import { type CommandListener, startCommandListener } from './broker/command-listener';
-import { connectBroker } from './broker/connection';
-import { assertTopology } from './broker/topology';
+import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
+import { createCommandConsumer } from './broker/command-consumer';
 import { ConfigError, loadConfig } from './config';
 import { createDatabasePool } from './db/pool';
 import { createConsumerMetrics } from './metrics';
@@ -12,10 +9,15 @@ import { createBatchExecutor } from './subscriptions/apply-command';
 import { schedulePurge } from './subscriptions/purge';
 import { createSubscriptionRepository } from './subscriptions/repository';
 
+/** How long a shutdown waits for the commands in hand (a batch's statements time out sooner). */
+const COMMANDS_IN_HAND_GRACE_MS = 15_000;
+/** How long each of the other shutdown steps may take. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'consumer' } });
+  const logger = createLogger('consumer', config.LOG_LEVEL);
   const pool = createDatabasePool({
     host: config.MYSQL_HOST,
     port: config.MYSQL_PORT,
@@ -25,50 +27,29 @@ async function main(): Promise<void> {
     connectionLimit: config.CONSUMER_TRANSACTIONS + 1,
   });
   const repository = createSubscriptionRepository(pool);
-  const execute = createBatchExecutor(repository);
   const metrics = createConsumerMetrics();
 
-  let listener: CommandListener | undefined;
-  let consuming = false;
-  let shuttingDown = false;
+  const commands = createCommandConsumer({
+    prefetch: config.CONSUMER_CONCURRENCY,
+    execute: createBatchExecutor(repository),
+    logger,
+    metrics,
+    batching: { maxBatch: config.BATCH_SIZE, maxConcurrentBatches: config.CONSUMER_TRANSACTIONS },
+  });
   const connection = await connectBroker({
     url: config.AMQP_URL,
     logger,
-    async setup(model) {
-      const channel: Channel = await model.createChannel();
-      channel.on('error', (error: Error) => logger.warn({ err: error }, 'channel error'));
-      // A channel can die alone (a protocol error); closing its connection lets recovery
-      // rebuild everything through this same setup.
-      channel.on('close', () => {
-        if (!shuttingDown) model.close().catch(() => undefined);
-      });
-      await channel.prefetch(config.CONSUMER_CONCURRENCY);
-      await assertTopology(channel);
-      listener = await startCommandListener({
-        channel,
-        execute,
-        logger,
-        metrics,
-        batching: {
-          maxBatch: config.BATCH_SIZE,
-          maxConcurrentBatches: config.CONSUMER_TRANSACTIONS,
-        },
-      });
-      consuming = true;
-      logger.info({ concurrency: config.CONSUMER_CONCURRENCY }, 'consuming commands');
-    },
+    setup: (model) => commands.attach(model),
   });
 
-  connection.on('disconnect', () => {
-    consuming = false;
-  });
+  let shuttingDown = false;
   const opsServer = await startOpsServer({
     port: config.METRICS_PORT,
     registry: metrics.registry,
     logger,
     isReady: async () =>
       !shuttingDown &&
-      consuming &&
+      commands.isConsuming() &&
       (await pool.query('SELECT 1').then(
         () => true,
         () => false,
@@ -86,12 +67,21 @@ async function main(): Promise<void> {
     shuttingDown = true;
     purge.stop();
     logger.info({ signal }, 'shutting down: finishing commands in hand');
-    await listener?.stop();
-    await connection.close();
-    await pool.end();
-    await new Promise((resolve) => opsServer.close(resolve));
+    const clean = await closeInOrder(
+      [
+        {
+          name: 'commands in hand',
+          close: () => commands.stop(),
+          timeoutMs: COMMANDS_IN_HAND_GRACE_MS,
+        },
+        { name: 'broker connection', close: () => connection.close() },
+        { name: 'database pool', close: () => pool.end() },
+        { name: 'ops server', close: () => new Promise((resolve) => opsServer.close(resolve)) },
+      ],
+      { logger, timeoutMs: CLOSE_TIMEOUT_MS },
+    );
     logger.info('stopped');
-    process.exit(0);
+    process.exit(clean ? 0 : 1);
   }
   // A second signal during shutdown is ignored: the grace period bounds how long it takes.
   process.on('SIGTERM', (signal) => void shutdown(signal));

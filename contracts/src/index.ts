@@ -1,3 +1,4 @@
+export * from './auth';
 export * from './commands';
 export * from './errors';
 export * from './messages';

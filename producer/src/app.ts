@@ -1,10 +1,11 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { RpcClient } from './broker/rpc-client';
 import { createDocsRouter } from './http/docs-router';
 import { accessLog } from './http/access-log';
 import { createErrorHandler, notFound } from './http/error-handler';
+import { matchedRoutePath } from './http/matched-route';
 import { createRateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { createSubscriptionsRouter } from './http/subscriptions-router';
@@ -33,13 +34,21 @@ function measure(metrics: ProducerMetrics): RequestHandler {
   return (req, res, next) => {
     const stop = metrics.httpDuration.startTimer();
     res.on('finish', () => {
-      const route =
-        res.locals['route'] ??
-        (req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched');
-      stop({ method: req.method, route, status_code: String(res.statusCode) });
+      stop({
+        method: req.method,
+        route: routeLabel(req, res),
+        status_code: String(res.statusCode),
+      });
     });
     next();
   };
+}
+
+function routeLabel(req: Request, res: Response): string {
+  const named: unknown = res.locals['route'];
+  if (typeof named === 'string') return named;
+  const matched = matchedRoutePath(req);
+  return matched === undefined ? 'unmatched' : `${req.baseUrl}${matched}`;
 }
 
 /** Builds the HTTP app from its collaborators; opens nothing itself. */

@@ -1,6 +1,5 @@
+import { LOG_LEVELS, parseEnvironment } from '@subscriptions/platform';
 import { z } from 'zod';
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
  * The secret `.env.example` and `docker-compose.yml` ship so that a fresh clone runs with auth on.
@@ -42,35 +41,24 @@ const configSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(3000),
 });
 
+export { ConfigError } from '@subscriptions/platform';
+
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Every variable the process reads. */
 export const CONFIG_KEYS = Object.keys(configSchema.shape);
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
 /** Parses the environment once, at start; a bad value fails with one line per variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  // An empty variable (`FOO=` in a .env file) means "use the default", as it does in compose.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const result = configSchema
-    .refine((config) => config.AUTH_DISABLED || config.AUTH_JWT_SECRET !== undefined, {
+  const schema = configSchema.refine(
+    (config) => config.AUTH_DISABLED || config.AUTH_JWT_SECRET !== undefined,
+    {
       path: ['AUTH_JWT_SECRET'],
       message:
         'required: set a secret of at least 32 bytes to turn auth on, or AUTH_DISABLED=true to run without auth',
-    })
-    .safeParse(present);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-    );
-  }
-  return Object.freeze(result.data);
+    },
+  );
+  return parseEnvironment(schema, env);
 }
 
 /** True when auth is on and its tokens are signed with the public development secret. */

@@ -1,22 +1,23 @@
 import type { Server } from 'node:http';
 import dotenv from 'dotenv';
+import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
 import { createApp } from './app';
-import { connectBroker } from './broker/connection';
 import { createRpcClient } from './broker/rpc-client';
 import { ConfigError, loadConfig, usesDevelopmentSecret } from './config';
 import { createAuthenticator } from './http/auth';
-import { createLogger } from './logger';
 import { createProducerMetrics } from './metrics';
 import { createReadPool } from './read-model/pool';
 import { createSubscriptionQueries } from './read-model/subscription-queries';
 
 /** How long a shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 15_000;
+/** How long each of the later shutdown steps may take. */
+const CLOSE_TIMEOUT_MS = 5_000;
 
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger('producer', config.LOG_LEVEL);
   // Before the first connection, which may keep retrying: the warning shows even then.
   if (usesDevelopmentSecret(config)) {
     logger.warn(
@@ -25,7 +26,11 @@ async function main(): Promise<void> {
   }
 
   const rpc = createRpcClient({ timeoutMs: config.RPC_TIMEOUT_MS, logger });
-  const connection = await connectBroker({ url: config.AMQP_URL, logger, setup: rpc.attach });
+  const connection = await connectBroker({
+    url: config.AMQP_URL,
+    logger,
+    setup: (model) => rpc.attach(model),
+  });
 
   const readPool = createReadPool({
     host: config.MYSQL_HOST,
@@ -77,13 +82,8 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  async function shutdown(signal: string): Promise<void> {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    logger.info(
-      { signal, pending: rpc.pendingCount() },
-      'shutting down: finishing requests in hand',
-    );
+  /** Stops taking requests; resolves once those in hand are answered or, past the grace, cut. */
+  async function finishRequests(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Kept-alive connections would otherwise linger until their timeout: answers given from now
     // on close theirs, and those that fall idle are closed as they do.
@@ -91,14 +91,33 @@ async function main(): Promise<void> {
     const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.closeIdleConnections();
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-    await rpc.drain();
-    await closed;
-    clearInterval(sweep);
-    clearTimeout(force);
-    await connection.close();
-    await readPool.end();
+    try {
+      await rpc.drain();
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(force);
+    }
+  }
+
+  async function shutdown(signal: string): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info(
+      { signal, pending: rpc.pendingCount() },
+      'shutting down: finishing requests in hand',
+    );
+    const clean = await closeInOrder(
+      [
+        // Past the grace the sockets are cut; a call still awaiting its reply is left behind.
+        { name: 'requests in hand', close: finishRequests, timeoutMs: SHUTDOWN_GRACE_MS + 1_000 },
+        { name: 'broker connection', close: () => connection.close() },
+        { name: 'read pool', close: () => readPool.end() },
+      ],
+      { logger, timeoutMs: CLOSE_TIMEOUT_MS },
+    );
     logger.info('stopped');
-    process.exit(0);
+    process.exit(clean ? 0 : 1);
   }
   // A second signal during shutdown is ignored: the grace period bounds how long it takes.
   process.on('SIGTERM', (signal) => void shutdown(signal));

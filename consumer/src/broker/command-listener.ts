@@ -1,33 +1,17 @@
-import {
-  COMMANDS,
-  HEADER_ACTING_USER,
-  HEADER_DEADLINE,
-  HEADER_IDEMPOTENCY_KEY,
-  HEADER_IDEMPOTENCY_SCOPE,
-  HEADER_REQUEST_ID,
-  idSchema,
-  purchaseCommandSchema,
-  QUEUES,
-  subscriptionCommandSchema,
-  type CommandName,
-  type QueueName,
-  type Reply,
-} from '@subscriptions/contracts';
+import { HEADER_REQUEST_ID, QUEUES, type QueueName, type Reply } from '@subscriptions/contracts';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import { isTransientDatabaseError } from '../db/errors';
 import type { ListenerMetrics } from '../metrics';
-import { createAckTracker } from './ack-tracker';
 import type { Command, CommandIdentity, ExecuteBatch } from '../subscriptions/apply-command';
+import { createAckTracker } from './ack-tracker';
+import { type BatchOptions, createBatchQueue, DEFAULT_BATCHING } from './batch-queue';
+import { deadlineOf, identityOf, parseCommand } from './parse-command';
+import { retryUntil, runWithRetries, type Settlement } from './retry-policy';
 
 export interface CommandListener {
   /** Stops taking commands and resolves once those in hand are answered or handed back. */
   stop(): Promise<void>;
 }
-
-/** Without a deadline header a transient failure is retried this long before the command is requeued. */
-const RETRY_WINDOW_WITHOUT_DEADLINE_MS = 30_000;
-const MAX_RETRY_DELAY_MS = 2_000;
 
 const NO_METRICS: ListenerMetrics = {
   processed: () => undefined,
@@ -36,57 +20,12 @@ const NO_METRICS: ListenerMetrics = {
   retried: () => undefined,
 };
 
-const COMMAND_BY_QUEUE = Object.fromEntries(
-  Object.entries(COMMANDS).map(([name, { queue }]) => [queue, name as CommandName]),
-) as Record<QueueName, CommandName>;
-
-/** Reads a delivery as the command of its queue; a reason string when it is poison. */
-export function parseCommand(
-  queue: QueueName,
-  content: Buffer,
-  headers: Record<string, unknown> = {},
-): Command | string {
-  const acting: unknown = headers[HEADER_ACTING_USER];
-  let actingUserId: number | undefined;
-  if (acting !== undefined) {
-    const parsed = idSchema.safeParse(typeof acting === 'string' ? Number(acting) : acting);
-    if (!parsed.success) return `${HEADER_ACTING_USER} is not a user id`;
-    actingUserId = parsed.data;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(content.toString('utf8'));
-  } catch {
-    return 'body is not JSON';
-  }
-  const name = COMMAND_BY_QUEUE[queue];
-  if (name === 'purchase') {
-    const result = purchaseCommandSchema.safeParse(json);
-    return result.success
-      ? { name, body: result.data, actingUserId }
-      : describe(result.error.issues);
-  }
-  const result = subscriptionCommandSchema.safeParse(json);
-  return result.success ? { name, body: result.data, actingUserId } : describe(result.error.issues);
-}
-
-/** The message id and, when the client sent one, its scoped Idempotency-Key. */
-export function identityOf(message: ConsumeMessage): CommandIdentity {
-  const headers = message.properties.headers ?? {};
-  const key: unknown = headers[HEADER_IDEMPOTENCY_KEY];
-  const scope: unknown = headers[HEADER_IDEMPOTENCY_SCOPE];
-  const messageId: unknown = message.properties.messageId;
-  return {
-    messageId: typeof messageId === 'string' && messageId !== '' ? messageId : undefined,
-    idempotency:
-      typeof key === 'string' && key.length > 0 && key.length <= 255 && typeof scope === 'string'
-        ? { scope, key }
-        : undefined,
-  };
-}
-
-function describe(issues: { path: PropertyKey[]; message: string }[]): string {
-  return issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
+/**
+ * An AMQP short-string property (reply-to, correlation id, message id) as its string: the wire
+ * only carries strings there, but amqplib types every property `any`.
+ */
+function stringProperty(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** A delivery that passed parsing and the deadline check, waiting for its batch. */
@@ -95,8 +34,8 @@ interface Pending {
   message: ConsumeMessage;
   command: Command;
   identity: CommandIdentity;
-  deadline: number;
-  /** Whether `deadline` came with the command (else it is our retry window). */
+  retryUntil: number;
+  /** Whether the command came with a deadline (else `retryUntil` is our own window). */
   hasDeadline: boolean;
   received: number;
   /** The command's logger, made only when something is logged (it costs at every message). */
@@ -104,27 +43,15 @@ interface Pending {
   done: () => void;
 }
 
-export interface BatchOptions {
-  /** Most commands in one transaction. */
-  maxBatch: number;
-  /** Most transactions at once (keep within the database pool). */
-  maxConcurrentBatches: number;
-}
-
-const DEFAULT_BATCHING: BatchOptions = { maxBatch: 64, maxConcurrentBatches: 4 };
-const DUPLICATE_KEY = 1062;
-
 /**
- * The consumer's controller: takes deliveries off the three command queues, applies them in
+ * The consumer's controller: takes deliveries off the three command queues, hands them to the
  * batches (group commit), replies to `reply_to` and acks each only after its batch committed.
  * - poison (unparsable or off-schema) is answered `invalid_command` and dead-lettered;
  * - a command past its deadline is dropped: the caller has already been told 504;
- * - deliveries that arrive together share one transaction; while `maxConcurrentBatches`
- *   transactions run, new ones wait and form the next, so batches grow with the load and a
- *   lone command is not delayed;
- * - a transient database failure is retried with backoff until the deadline;
- * - any other failure splits the batch, so a bad command cannot sink its neighbours: alone,
- *   it is answered `internal_error` and dead-lettered, never retried in a loop.
+ * - a command the database could not take before its deadline is dropped too, or handed back
+ *   to the queue when it has no deadline or the consumer is stopping;
+ * - a command that failed alone (retry-policy.ts) is answered `internal_error` and
+ *   dead-lettered, never retried in a loop.
  */
 export async function startCommandListener(deps: {
   channel: Channel;
@@ -135,13 +62,9 @@ export async function startCommandListener(deps: {
   now?: () => number;
 }): Promise<CommandListener> {
   const { channel, execute, logger, metrics = NO_METRICS, now = Date.now } = deps;
-  const { maxBatch, maxConcurrentBatches } = { ...DEFAULT_BATCHING, ...deps.batching };
   const inFlight = new Set<Promise<void>>();
   const acks = createAckTracker(channel);
   const consumerTags: string[] = [];
-  const waiting: Pending[] = [];
-  let running = 0;
-  let flushScheduled = false;
   let stopping = false;
 
   function settle(action: () => void, log: () => Logger): void {
@@ -154,116 +77,73 @@ export async function startCommandListener(deps: {
   }
 
   function reply(message: ConsumeMessage, body: Reply, log: () => Logger): void {
-    const { replyTo, correlationId } = message.properties;
+    const replyTo = stringProperty(message.properties.replyTo);
     if (!replyTo) return;
+    const requestId: unknown = message.properties.headers?.[HEADER_REQUEST_ID];
     settle(
       () =>
-        channel.publish('', String(replyTo), Buffer.from(JSON.stringify(body)), {
-          correlationId,
+        channel.publish('', replyTo, Buffer.from(JSON.stringify(body)), {
+          correlationId: stringProperty(message.properties.correlationId),
           contentType: 'application/json',
-          headers: { [HEADER_REQUEST_ID]: message.properties.headers?.[HEADER_REQUEST_ID] },
+          headers: { [HEADER_REQUEST_ID]: requestId },
         }),
       log,
     );
   }
 
-  function answered(item: Pending, outcome: Reply): void {
-    reply(item.message, outcome, item.log);
-    settle(() => acks.ack(item.message), item.log);
-    const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
-    metrics.processed(item.command.name, result, (now() - item.received) / 1000);
-    if (logger.isLevelEnabled('info')) {
-      item.log().info({ command: item.command.name, outcome: result }, 'command processed');
-    }
-    item.done();
-  }
-
-  function dropped(item: Pending): void {
-    if (item.hasDeadline && !stopping) {
-      item.log().warn('database unavailable until the deadline: command dropped unapplied');
-      metrics.expired(item.queue);
+  const settlement: Settlement<Pending> = {
+    answered(item, outcome) {
+      reply(item.message, outcome, item.log);
       settle(() => acks.ack(item.message), item.log);
-    } else {
-      item.log().warn('database unavailable: command handed back to the queue');
-      settle(() => acks.nack(item.message, true), item.log);
-    }
-    item.done();
-  }
-
-  function failed(item: Pending, error: unknown): void {
-    item.log().error({ err: error }, 'command failed, dead-lettered');
-    metrics.deadLettered(item.queue, 'error');
-    reply(
-      item.message,
-      { ok: false, error: { code: 'internal_error', message: 'internal error' } },
-      item.log,
-    );
-    settle(() => acks.nack(item.message, false), item.log);
-    item.done();
-  }
-
-  /** Runs one batch to its end: every item is answered, dropped or dead-lettered. */
-  async function runBatch(batch: Pending[]): Promise<void> {
-    let live = batch;
-    for (let attempt = 1; live.length > 0; attempt += 1) {
-      try {
-        const replies = await execute(live.map(({ command, identity }) => ({ command, identity })));
-        live.forEach((item, index) => answered(item, replies[index] as Reply));
-        return;
-      } catch (error) {
-        // A twin of one of these commands committed meanwhile: run again to replay it.
-        if ((error as { errno?: number }).errno === DUPLICATE_KEY && attempt === 1) continue;
-        if (!isTransientDatabaseError(error)) {
-          if (live.length === 1) {
-            failed(live[0] as Pending, error);
-            return;
-          }
-          for (const item of live) await runBatch([item]);
-          return;
-        }
-        const delay = Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 1));
-        const giveUp = (item: Pending) => stopping || now() + delay >= item.deadline;
-        live.filter(giveUp).forEach(dropped);
-        live = live.filter((item) => !giveUp(item));
-        if (live.length === 0) return;
-        for (const item of live) metrics.retried(item.command.name);
-        logger.warn(
-          { err: error, attempt, delay, batch: live.length },
-          'transient database failure, retrying',
-        );
-        await new Promise((resolve) => setTimeout(resolve, delay));
+      const result = outcome.replayed ? 'replayed' : outcome.ok ? 'applied' : outcome.error.code;
+      metrics.processed(item.command.name, result, (now() - item.received) / 1000);
+      if (logger.isLevelEnabled('info')) {
+        item.log().info({ command: item.command.name, outcome: result }, 'command processed');
       }
-    }
-  }
+      item.done();
+    },
+    gaveUp(item) {
+      if (item.hasDeadline && !stopping) {
+        item.log().warn('database unavailable until the deadline: command dropped unapplied');
+        metrics.expired(item.queue);
+        settle(() => acks.ack(item.message), item.log);
+      } else {
+        item.log().warn('database unavailable: command handed back to the queue');
+        settle(() => acks.nack(item.message, true), item.log);
+      }
+      item.done();
+    },
+    failed(item, error) {
+      item.log().error({ err: error }, 'command failed, dead-lettered');
+      metrics.deadLettered(item.queue, 'error');
+      reply(
+        item.message,
+        { ok: false, error: { code: 'internal_error', message: 'internal error' } },
+        item.log,
+      );
+      settle(() => acks.nack(item.message, false), item.log);
+      item.done();
+    },
+    retrying(items, attempt, delay, error) {
+      for (const item of items) metrics.retried(item.command.name);
+      logger.warn(
+        { err: error, attempt, delay, batch: items.length },
+        'transient database failure, retrying',
+      );
+    },
+  };
 
-  function flush(): void {
-    flushScheduled = false;
-    while (waiting.length > 0 && running < maxConcurrentBatches) {
-      const batch = waiting.splice(0, maxBatch);
-      running += 1;
-      void runBatch(batch).finally(() => {
-        running -= 1;
-        if (waiting.length > 0) scheduleFlush();
-      });
-    }
-  }
-
-  /** Gathers everything delivered in this turn of the event loop into one batch. */
-  function scheduleFlush(): void {
-    if (flushScheduled) return;
-    flushScheduled = true;
-    setImmediate(flush);
-  }
+  const batches = createBatchQueue<Pending>({ ...DEFAULT_BATCHING, ...deps.batching }, (batch) =>
+    runWithRetries(batch, { execute, settle: settlement, now, isStopping: () => stopping }),
+  );
 
   function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
     const headers = message.properties.headers ?? {};
     let child: Logger | undefined;
+    const requestId: unknown = headers[HEADER_REQUEST_ID];
+    const commandId = stringProperty(message.properties.messageId);
     const log = () =>
-      (child ??= logger.child({
-        request_id: headers[HEADER_REQUEST_ID],
-        command_id: message.properties.messageId,
-        queue,
-      }));
+      (child ??= logger.child({ request_id: requestId, command_id: commandId, queue }));
     const command = parseCommand(queue, message.content, headers);
     if (typeof command === 'string') {
       log().warn({ reason: command }, 'poison command dead-lettered');
@@ -273,9 +153,8 @@ export async function startCommandListener(deps: {
       return Promise.resolve();
     }
 
-    const deadlineHeader = Number(headers[HEADER_DEADLINE]);
-    const hasDeadline = Number.isFinite(deadlineHeader) && deadlineHeader > 0;
-    if (hasDeadline && now() > deadlineHeader) {
+    const deadline = deadlineOf(headers);
+    if (deadline !== undefined && now() > deadline) {
       log().warn('command past its deadline dropped unapplied');
       metrics.expired(queue);
       settle(() => acks.ack(message), log);
@@ -283,18 +162,17 @@ export async function startCommandListener(deps: {
     }
     const received = now();
     return new Promise<void>((done) => {
-      waiting.push({
+      batches.push({
         queue,
         message,
         command,
         identity: identityOf(message),
-        deadline: hasDeadline ? deadlineHeader : received + RETRY_WINDOW_WITHOUT_DEADLINE_MS,
-        hasDeadline,
+        retryUntil: retryUntil(deadline, received),
+        hasDeadline: deadline !== undefined,
         received,
         log,
         done,
       });
-      scheduleFlush();
     });
   }
 

@@ -1,3 +1,4 @@
+import type { PoolConnection as DriverConnection } from 'mysql2';
 import mysql from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
 
@@ -26,7 +27,11 @@ export function createDatabasePool(options: DatabaseOptions): Pool {
     // value goes through the driver's escaping; no statement is pieced together from input.
     multipleStatements: true,
   });
-  pool.on('connection', (connection) => {
+  // The event hands over the driver's callback connection, whatever the promise pool's types
+  // say: its `query` returns a command, not a promise (`.catch` on it throws). Left without a
+  // callback on purpose: if the SET fails, the driver fails the connection and the caller's
+  // query queued behind it gets the SET's error, so no session runs without these settings.
+  pool.pool.on('connection', (connection: DriverConnection) => {
     connection.query(
       `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_TIMEOUT_SECONDS}`,
     );

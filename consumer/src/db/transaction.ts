@@ -1,4 +1,5 @@
-import type { PoolConnection } from 'mysql2/promise';
+import { classifyDatabaseError, type DatabaseFailure } from '@subscriptions/platform';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 
 /** A statement and the values for its `?` placeholders, escaped by the connection. */
 export interface Statement {
@@ -68,4 +69,40 @@ export function openTransaction(connection: PoolConnection, timeoutMs: number): 
       }
     },
   };
+}
+
+/** How a transaction ended: committed with what `work` returned, or rolled back, and why. */
+export type TransactionOutcome<T> =
+  { kind: 'committed'; value: T } | { kind: DatabaseFailure; error: unknown };
+
+/**
+ * Runs `work` in one transaction on a connection of its own: commits when `work` resolves,
+ * rolls back when it throws. A failure comes back as data saying what it means (transient,
+ * duplicate, permanent), so no caller has to read error numbers.
+ */
+export async function runTransaction<T>(
+  pool: Pool,
+  timeoutMs: number,
+  work: (transaction: Transaction) => Promise<T>,
+): Promise<TransactionOutcome<T>> {
+  let connection: PoolConnection;
+  try {
+    connection = await pool.getConnection();
+  } catch (error) {
+    return { kind: classifyDatabaseError(error), error };
+  }
+  const transaction = openTransaction(connection, timeoutMs);
+  let healthy = true;
+  try {
+    const value = await work(transaction);
+    await transaction.commit();
+    return { kind: 'committed', value };
+  } catch (error) {
+    healthy = await transaction.rollback();
+    return { kind: classifyDatabaseError(error), error };
+  } finally {
+    // A connection whose rollback failed may be half-open: drop it rather than reuse it.
+    if (healthy) connection.release();
+    else connection.destroy();
+  }
 }

@@ -29,8 +29,18 @@ export interface BatchItem {
   identity: CommandIdentity;
 }
 
-/** Applies commands in one transaction and says what to answer each, in order. */
-export type ExecuteBatch = (items: readonly BatchItem[]) => Promise<Reply[]>;
+/**
+ * What became of a batch's transaction: committed, with the reply to each command in order, or
+ * rolled back so that none of it happened, either for a reason that passes (the database is
+ * away or lost a race: try again later) or for one that does not (try the commands apart).
+ */
+export type BatchOutcome =
+  | { kind: 'committed'; replies: Reply[] }
+  | { kind: 'transient'; error: unknown }
+  | { kind: 'failed'; error: unknown };
+
+/** Applies commands in one transaction and says what became of it. */
+export type ExecuteBatch = (items: readonly BatchItem[]) => Promise<BatchOutcome>;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -63,7 +73,21 @@ const KEY_REUSED: Reply = {
  * retries it or splits it to find the command at fault.
  */
 export function createBatchExecutor(repository: SubscriptionRepository): ExecuteBatch {
-  return (items) => repository.inTransaction((tx) => applyBatch(tx, items, new Date()));
+  const attempt = (items: readonly BatchItem[]) =>
+    repository.inTransaction((tx) => applyBatch(tx, items, new Date()));
+  return async (items) => {
+    let outcome = await attempt(items);
+    // A twin of one of these commands committed meanwhile: once more, and it replays.
+    if (outcome.kind === 'duplicate') outcome = await attempt(items);
+    switch (outcome.kind) {
+      case 'committed':
+        return { kind: 'committed', replies: outcome.value };
+      case 'transient':
+        return { kind: 'transient', error: outcome.error };
+      default:
+        return { kind: 'failed', error: outcome.error };
+    }
+  };
 }
 
 async function applyBatch(
@@ -170,6 +194,7 @@ async function applyPurchases(
   });
   const ids = await tx.insertSubscriptions(
     creatable.map(({ command }) => command.body.user_id),
+    PURCHASE.to,
     now,
   );
   creatable.forEach(({ index, command }, position) => {

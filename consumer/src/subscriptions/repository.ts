@@ -1,20 +1,25 @@
 import type { EventType, Reply, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import {
+  SELECT_SUBSCRIPTIONS,
+  type SubscriptionRow,
+  toSubscription,
+} from '@subscriptions/platform';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { openTransaction, type Statement, type Transaction } from '../db/transaction';
+import {
+  runTransaction,
+  type Statement,
+  type Transaction,
+  type TransactionOutcome,
+} from '../db/transaction';
 
-/** Ids of the seeded `status` rows (mysql-init/001-schema.sql). */
+/**
+ * Ids of the seeded `status` rows (mysql-init/001-schema.sql), the only place they are written
+ * down: the state machine speaks of statuses by name, the SQL takes these ids as parameters.
+ */
 const STATUS_IDS: Record<SubscriptionStatus, number> = { ACTIVE: 1, CANCELED: 2 };
 
 /** Milliseconds any one statement may run before the command is treated as failed. */
 const STATEMENT_TIMEOUT_MS = 8_000;
-
-interface SubscriptionRow extends RowDataPacket {
-  id: number;
-  user_id: number;
-  status: SubscriptionStatus;
-  created_at: Date;
-  updated_at: Date | null;
-}
 
 /** A cancel or restart, as one conditional update. */
 export interface StatusUpdate {
@@ -43,8 +48,12 @@ export interface SubscriptionTransaction {
     processed: Map<string, ProcessedCommand>;
     users: Set<number>;
   }>;
-  /** Creates one ACTIVE subscription per user id, in one statement; returns their ids in order. */
-  insertSubscriptions(userIds: readonly number[], now: Date): Promise<number[]>;
+  /** Creates one subscription in `status` per user id, in one statement; returns their ids in order. */
+  insertSubscriptions(
+    userIds: readonly number[],
+    status: SubscriptionStatus,
+    now: Date,
+  ): Promise<number[]>;
   /**
    * Applies the updates in order (one subscription may appear twice), each deciding its
    * transition atomically, and reads each row right after its update.
@@ -52,7 +61,7 @@ export interface SubscriptionTransaction {
   changeStatuses(updates: readonly StatusUpdate[], now: Date): Promise<StatusUpdateResult[]>;
   /** Sent with the commit. */
   appendEvents(events: readonly { subscriptionId: number; type: EventType }[], now: Date): void;
-  /** Sent with the commit; a twin committed meanwhile makes the commit fail with 1062. */
+  /** Sent with the commit; a twin committed meanwhile makes the transaction end as `duplicate`. */
   recordProcessedMany(records: readonly ProcessedRecord[], now: Date): void;
 }
 
@@ -68,8 +77,13 @@ export interface ProcessedCommand {
 }
 
 export interface SubscriptionRepository {
-  /** Runs `work` in one transaction: it commits when `work` resolves, rolls back when it throws. */
-  inTransaction<T>(work: (tx: SubscriptionTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in one transaction: it commits when `work` resolves, rolls back when it throws,
+   * and the outcome says which, and what a failure means.
+   */
+  inTransaction<T>(
+    work: (tx: SubscriptionTransaction) => Promise<T>,
+  ): Promise<TransactionOutcome<T>>;
   /** Deletes up to `limit` processed-command records older than `before`; returns how many. */
   purgeProcessedBefore(before: Date, limit: number): Promise<number>;
 }
@@ -88,23 +102,10 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
     return step;
   };
   return {
-    async inTransaction(work) {
-      const connection = await pool.getConnection();
-      const transaction = openTransaction(connection, STATEMENT_TIMEOUT_MS);
-      let healthy = true;
-      try {
-        const result = await work(bindTransaction(transaction, autoIncrementStep));
-        await transaction.commit();
-        return result;
-      } catch (error) {
-        healthy = await transaction.rollback();
-        throw error;
-      } finally {
-        // A connection whose rollback failed may be half-open: drop it rather than reuse it.
-        if (healthy) connection.release();
-        else connection.destroy();
-      }
-    },
+    inTransaction: (work) =>
+      runTransaction(pool, STATEMENT_TIMEOUT_MS, (transaction) =>
+        work(bindTransaction(transaction, autoIncrementStep)),
+      ),
 
     async purgeProcessedBefore(before, limit) {
       const [result] = await pool.query<ResultSetHeader>({
@@ -123,8 +124,7 @@ interface ProcessedRow extends RowDataPacket {
   reply: string;
 }
 
-const SELECT_SUBSCRIPTION = `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
-  FROM subscription s JOIN status st ON st.id = s.status_id WHERE s.id = ?`;
+const SELECT_SUBSCRIPTION = `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?`;
 
 function bindTransaction(
   transaction: Transaction,
@@ -156,12 +156,12 @@ function bindTransaction(
       return { processed, users: new Set(userRows.map((row) => Number(row['id']))) };
     },
 
-    async insertSubscriptions(userIds, now) {
+    async insertSubscriptions(userIds, status, now) {
       if (userIds.length === 0) return [];
       const [result] = (await transaction.run([
         {
           sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES ?',
-          values: [userIds.map((userId) => [userId, STATUS_IDS.ACTIVE, now])],
+          values: [userIds.map((userId) => [userId, STATUS_IDS[status], now])],
         },
       ])) as [ResultSetHeader];
       if (result.affectedRows !== userIds.length) {
@@ -230,15 +230,5 @@ function bindTransaction(
         ],
       });
     },
-  };
-}
-
-function toSubscription(row: SubscriptionRow): Subscription {
-  return {
-    id: Number(row.id),
-    user_id: Number(row.user_id),
-    status: row.status,
-    created_at: row.created_at.toISOString(),
-    updated_at: row.updated_at ? row.updated_at.toISOString() : null,
   };
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { createDatabasePool } from '../../src/db/pool';
-import { openTransaction } from '../../src/db/transaction';
+import { openTransaction, runTransaction } from '../../src/db/transaction';
 
 const TIMEOUT_MS = 5_000;
 
@@ -101,5 +101,62 @@ describe('a transaction sent a round trip at a time', () => {
       connection.release();
     }
     expect(await subscriptionsOf(userId)).toBeGreaterThanOrEqual(1);
+  });
+
+  describe('runTransaction says how the transaction ended, as data', () => {
+    const insertSubscription = (user: number) => ({
+      sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES (?, 1, ?)',
+      values: [user, new Date()],
+    });
+
+    it('committed, with what the work returned', async () => {
+      const before = await subscriptionsOf(userId);
+      const outcome = await runTransaction(pool, TIMEOUT_MS, async (transaction) => {
+        const [result] = await transaction.run([insertSubscription(userId)]);
+        return (result as ResultSetHeader).affectedRows;
+      });
+      expect(outcome).toEqual({ kind: 'committed', value: 1 });
+      expect(await subscriptionsOf(userId)).toBe(before + 1);
+    });
+
+    it('duplicate when a unique key refuses a row, and nothing of it stays', async () => {
+      const before = await subscriptionsOf(userId);
+      const record = {
+        sql: `INSERT INTO processed_command (command_key, request_hash, reply, created_at)
+              VALUES (?, 'h', '{}', ?)`,
+        values: [`key-${Date.now()}`, new Date()],
+      };
+      const outcome = await runTransaction(pool, TIMEOUT_MS, async (transaction) => {
+        await transaction.run([insertSubscription(userId), record]);
+        await transaction.run([record]);
+      });
+      expect(outcome).toMatchObject({ kind: 'duplicate', error: { errno: 1062 } });
+      expect(await subscriptionsOf(userId)).toBe(before);
+    });
+
+    it('permanent when the work is wrong, and it is rolled back', async () => {
+      const before = await subscriptionsOf(userId);
+      const outcome = await runTransaction(pool, TIMEOUT_MS, async (transaction) => {
+        await transaction.run([insertSubscription(userId)]);
+        await transaction.run([insertSubscription(Number.MAX_SAFE_INTEGER)]);
+      });
+      expect(outcome).toMatchObject({ kind: 'permanent', error: { errno: 1452 } });
+      expect(await subscriptionsOf(userId)).toBe(before);
+    });
+
+    it('transient when the database cannot be reached', async () => {
+      const away = createDatabasePool({
+        ...mysqlServer,
+        port: 1,
+        database: db.name,
+        connectionLimit: 1,
+      });
+      try {
+        const outcome = await runTransaction(away, TIMEOUT_MS, async () => 'never');
+        expect(outcome).toMatchObject({ kind: 'transient', error: { code: 'ECONNREFUSED' } });
+      } finally {
+        await away.end();
+      }
+    });
   });
 });

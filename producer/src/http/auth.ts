@@ -1,3 +1,4 @@
+import { ADMIN_SCOPE } from '@subscriptions/contracts';
 import type { RequestHandler, Response } from 'express';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { AppError } from '../errors';
@@ -9,8 +10,6 @@ export interface Principal {
   userId: number | null;
   admin: boolean;
 }
-
-export const ADMIN_SCOPE = 'subscriptions:admin';
 
 /** A `sub` is a user id: decimal digits, no sign or leading zero, a safe integer. */
 const USER_ID = /^[1-9][0-9]{0,15}$/;

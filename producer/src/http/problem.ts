@@ -46,6 +46,7 @@ export function sendProblem(
   extra: Readonly<Record<string, unknown>> = {},
 ): void {
   const { status, title } = PROBLEMS[code];
+  const requestId: unknown = res.locals['requestId'];
   if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
   res
     .status(status)
@@ -57,7 +58,7 @@ export function sendProblem(
         status,
         detail,
         code,
-        request_id: res.locals['requestId'],
+        request_id: requestId,
         ...extra,
       }),
     );

@@ -6,6 +6,7 @@ import type { ProducerMetrics } from '../metrics';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
+import { matchedRoutePath } from './matched-route';
 import {
   listQuerySchema,
   purchaseRequestSchema,
@@ -33,7 +34,7 @@ const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
 
 /** Names the matched route for metrics and logs, e.g. `/api/v1/subscriptions/:id/status`. */
 const nameRoute: RequestHandler = (req, res, next) => {
-  const path = String(req.route?.path ?? '');
+  const path = matchedRoutePath(req) ?? '';
   res.locals['route'] = `${req.baseUrl}${path === '/' ? '' : path}`;
   next();
 };
@@ -103,7 +104,7 @@ export function createSubscriptionsRouter(deps: {
     let outcome: string | undefined;
     try {
       const reply = await rpc.call(command, body, {
-        requestId: res.locals['requestId'],
+        requestId: String(res.locals['requestId']),
         idempotency,
         actingUserId: principal.admin ? undefined : (principal.userId ?? undefined),
       });

@@ -1,3 +1,4 @@
+import type { PoolConnection as DriverConnection } from 'mysql2';
 import mysql from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
 
@@ -23,7 +24,11 @@ export function createReadPool(options: ReadPoolOptions): Pool {
     enableKeepAlive: true,
     charset: 'utf8mb4_unicode_ci',
   });
-  pool.on('connection', (connection) => {
+  // The event hands over the driver's callback connection, whatever the promise pool's types
+  // say: its `query` returns a command, not a promise (`.catch` on it throws). Left without a
+  // callback on purpose: if a SET fails, the driver fails the connection and the caller's
+  // query queued behind it gets the SET's error, so no session reads without these settings.
+  pool.pool.on('connection', (connection: DriverConnection) => {
     connection.query("SET SESSION time_zone = '+00:00'");
     connection.query('SET SESSION TRANSACTION READ ONLY');
   });

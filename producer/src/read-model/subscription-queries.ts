@@ -1,4 +1,10 @@
 import type { EventType, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import {
+  classifyDatabaseError,
+  SELECT_SUBSCRIPTIONS,
+  type SubscriptionRow,
+  toSubscription,
+} from '@subscriptions/platform';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { AppError } from '../errors';
 
@@ -35,17 +41,6 @@ export interface SubscriptionQueries {
   ping(): Promise<void>;
 }
 
-const SELECT_SUBSCRIPTION = `SELECT s.id, s.user_id, st.status_name AS status, s.created_at, s.updated_at
-  FROM subscription s JOIN status st ON st.id = s.status_id`;
-
-interface SubscriptionRow extends RowDataPacket {
-  id: number;
-  user_id: number;
-  status: SubscriptionStatus;
-  created_at: Date;
-  updated_at: Date | null;
-}
-
 interface EventRow extends RowDataPacket {
   id: number;
   subscription_id: number;
@@ -53,40 +48,12 @@ interface EventRow extends RowDataPacket {
   created_at: Date;
 }
 
-function toSubscription(row: SubscriptionRow): Subscription {
-  return {
-    id: Number(row.id),
-    user_id: Number(row.user_id),
-    status: row.status,
-    created_at: row.created_at.toISOString(),
-    updated_at: row.updated_at ? row.updated_at.toISOString() : null,
-  };
-}
-
-/** Error numbers and codes of a database that is away, overloaded or too slow. */
-const UNAVAILABLE_ERRNOS = new Set([1040, 1053, 1205, 1317, 2006, 2013]);
-const UNAVAILABLE_CODES = new Set([
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 /** A read the database could not serve right now becomes a 503; anything else stays a bug. */
 async function guarded<T>(query: () => Promise<T>): Promise<T> {
   try {
     return await query();
   } catch (error) {
-    const { fatal, errno, code } = (error ?? {}) as {
-      fatal?: boolean;
-      errno?: number;
-      code?: string;
-    };
-    if (fatal || UNAVAILABLE_ERRNOS.has(errno ?? 0) || UNAVAILABLE_CODES.has(code ?? '')) {
+    if (classifyDatabaseError(error) === 'transient') {
       throw new AppError('database_unavailable', 'the database is unreachable; try again shortly');
     }
     throw error;
@@ -99,7 +66,7 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
     async findSubscription(id, ownerId) {
       const [rows] = await guarded(() =>
         pool.execute<SubscriptionRow[]>({
-          sql: `${SELECT_SUBSCRIPTION} WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
+          sql: `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'}`,
           values: ownerId === undefined ? [id] : [id, ownerId],
           timeout: QUERY_TIMEOUT_MS,
         }),
@@ -147,7 +114,7 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
       // One row past the page tells whether another page exists.
       const [rows] = await guarded(() =>
         pool.query<SubscriptionRow[]>({
-          sql: `${SELECT_SUBSCRIPTION} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          sql: `${SELECT_SUBSCRIPTIONS} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
               ORDER BY s.id LIMIT ?`,
           values: [...values, limit + 1],
           timeout: QUERY_TIMEOUT_MS,

@@ -2,6 +2,7 @@ import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
+import { signToken } from '@subscriptions/tools';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
@@ -10,7 +11,6 @@ import { startInProcessProducer } from '../../../test-support/producer';
 import { createApp } from '../../src/app';
 import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
-import { signToken } from '../../src/tokens';
 
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
 const secretKey = new TextEncoder().encode(SECRET);

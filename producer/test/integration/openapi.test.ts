@@ -4,6 +4,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
 import request, { type Response } from 'supertest';
+import { signToken } from '@subscriptions/tools';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
@@ -14,7 +15,6 @@ import { AppError } from '../../src/errors';
 import { createAuthenticator } from '../../src/http/auth';
 import { createOpenApiDocument } from '../../src/http/openapi';
 import { createProducerMetrics } from '../../src/metrics';
-import { signToken } from '../../src/tokens';
 import { fuzzParameters } from '../../../test-support/fuzz';
 
 interface Parameter {

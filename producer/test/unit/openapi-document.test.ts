@@ -92,7 +92,9 @@ describe('the OpenAPI document', () => {
       (operation.parameters ?? [])
         .filter((parameter) => parameter.in !== 'header')
         .filter((parameter) => parameter.name !== 'status')
-        .map((parameter) => [`${name} ${parameter.in} ${parameter.name}`, parameter.schema]),
+        .map(
+          (parameter) => [`${name} ${parameter.in} ${parameter.name}`, parameter.schema] as const,
+        ),
     );
     const bounds = (name: string) => (name.endsWith(' limit') ? MAX_PAGE_SIZE : MAX_ID);
     expect(MAX_PAGE_SIZE).toBe(100);
@@ -105,7 +107,7 @@ describe('the OpenAPI document', () => {
           description: expect.any(String),
           type: 'integer',
           minimum: 1,
-          maximum: bounds(String(name)),
+          maximum: bounds(name),
         },
       ]);
     }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { ChannelModel, ConsumeMessage, Message, Options } from 'amqplib';
+import type { ChannelModel, ConsumeMessage, Options } from 'amqplib';
 import { testLogger } from '../../../test-support/logger';
 import { AppError } from '../../src/errors';
 import { createRpcClient, type RpcClient } from '../../src/broker/rpc-client';
@@ -46,7 +46,7 @@ class FakeConfirmChannel extends EventEmitter {
     } as unknown as ConsumeMessage);
   }
   returnUnroutable(correlationId: string) {
-    this.emit('return', { properties: { correlationId } } as unknown as Message);
+    this.emit('return', { properties: { correlationId } });
   }
 }
 

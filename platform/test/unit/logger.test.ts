@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src';
 
 function capture() {
   const lines: string[] = [];
@@ -13,10 +13,10 @@ function capture() {
   return { stream, lines };
 }
 
-describe('producer logger', () => {
+describe('createLogger', () => {
   it('redacts the Authorization header, cookies and secret-named fields', () => {
     const { stream, lines } = capture();
-    const logger = createLogger('info', stream);
+    const logger = createLogger('producer', 'info', stream);
     logger.info(
       {
         req: { headers: { authorization: 'Bearer abc.def.ghi', cookie: 'sid=1', accept: '*/*' } },
@@ -33,5 +33,22 @@ describe('producer logger', () => {
       service: 'producer',
       req: { headers: { authorization: '[Redacted]' } },
     });
+  });
+
+  it('names the service it logs for, and redacts for the consumer too', () => {
+    const { stream, lines } = capture();
+    createLogger('consumer', 'info', stream).warn({ broker: { token: 's3cret' } }, 'x');
+    const line = lines.join('');
+    expect(line).not.toContain('s3cret');
+    expect(JSON.parse(line)).toMatchObject({
+      service: 'consumer',
+      broker: { token: '[Redacted]' },
+    });
+  });
+
+  it('writes nothing below its level', () => {
+    const { stream, lines } = capture();
+    createLogger('consumer', 'warn', stream).info('quiet');
+    expect(lines).toEqual([]);
   });
 });

@@ -25,7 +25,7 @@ export function coalesceWrites(model: ChannelModel): void {
   if (!socket || typeof socket.cork !== 'function') return;
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
   let corked = false;
-  socket.write = ((...args: unknown[]) => {
+  socket.write = (...args: unknown[]) => {
     if (!corked) {
       corked = true;
       socket.cork();
@@ -35,7 +35,7 @@ export function coalesceWrites(model: ChannelModel): void {
       });
     }
     return write(...args);
-  }) as Socket['write'];
+  };
 }
 
 /**

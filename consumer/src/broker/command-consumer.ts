@@ -1,0 +1,58 @@
+import type { Channel, ChannelModel } from 'amqplib';
+import type { Logger } from 'pino';
+import type { ListenerMetrics } from '../metrics';
+import type { ExecuteBatch } from '../subscriptions/apply-command';
+import type { BatchOptions } from './batch-queue';
+import { type CommandListener, startCommandListener } from './command-listener';
+import { assertTopology } from './topology';
+
+export interface CommandConsumer {
+  /** Recovery setup: declares the topology and starts listening on a fresh connection. */
+  attach(model: ChannelModel): Promise<void>;
+  /** True while a channel consumes the command queues. */
+  isConsuming(): boolean;
+  /** Stops taking commands and resolves once those in hand are answered or handed back. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The consumer's side of the broker, rebuilt on every (re)connect: one channel with `prefetch`
+ * commands in hand at most, and the command listener on it.
+ */
+export function createCommandConsumer(deps: {
+  prefetch: number;
+  execute: ExecuteBatch;
+  logger: Logger;
+  metrics?: ListenerMetrics;
+  batching?: Partial<BatchOptions>;
+}): CommandConsumer {
+  const { prefetch, execute, logger, metrics, batching } = deps;
+  let current: Channel | undefined;
+  let listener: CommandListener | undefined;
+  let stopping = false;
+
+  return {
+    async attach(model) {
+      const channel = await model.createChannel();
+      channel.on('error', (error: Error) => logger.warn({ err: error }, 'channel error'));
+      channel.on('close', () => {
+        if (current === channel) current = undefined;
+        // A channel can die alone (a protocol error); closing its connection lets recovery
+        // rebuild everything through this same attach.
+        if (!stopping) model.close().catch(() => undefined);
+      });
+      await channel.prefetch(prefetch);
+      await assertTopology(channel);
+      listener = await startCommandListener({ channel, execute, logger, metrics, batching });
+      current = channel;
+      logger.info({ concurrency: prefetch }, 'consuming commands');
+    },
+
+    isConsuming: () => current !== undefined,
+
+    async stop() {
+      stopping = true;
+      await listener?.stop();
+    },
+  };
+}

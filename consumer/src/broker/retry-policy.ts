@@ -1,0 +1,81 @@
+import type { Reply } from '@subscriptions/contracts';
+import type { BatchItem, BatchOutcome, ExecuteBatch } from '../subscriptions/apply-command';
+
+/** Without a deadline a transient failure is retried this long before the command is handed back. */
+const RETRY_WINDOW_WITHOUT_DEADLINE_MS = 30_000;
+const FIRST_RETRY_DELAY_MS = 100;
+const MAX_RETRY_DELAY_MS = 2_000;
+
+/** Until when a command received at `received` is worth retrying. */
+export function retryUntil(deadline: number | undefined, received: number): number {
+  return deadline ?? received + RETRY_WINDOW_WITHOUT_DEADLINE_MS;
+}
+
+/** The wait after failed attempt number `attempt` (from 1): 100 ms, doubling, 2 s at most. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** (attempt - 1));
+}
+
+/** A command in hand, with the time after which retrying it is pointless. */
+export interface RetryItem extends BatchItem {
+  retryUntil: number;
+}
+
+/** How each command of a batch ends, and what is said while it is retried. */
+export interface Settlement<T> {
+  answered(item: T, reply: Reply): void;
+  /** The database stayed away past the command's time (or the consumer is stopping). */
+  gaveUp(item: T): void;
+  /** It failed alone, for a reason a retry cannot fix. */
+  failed(item: T, error: unknown): void;
+  retrying(items: readonly T[], attempt: number, delayMs: number, error: unknown): void;
+}
+
+/**
+ * Runs one batch until each of its commands is settled:
+ * - committed: every command is answered;
+ * - a transient failure is retried with backoff, each command until its time is up, and not
+ *   at all once the consumer is stopping;
+ * - any other failure splits the batch, so a bad command cannot sink its neighbours: alone, it
+ *   has failed, and is never retried in a loop.
+ */
+export async function runWithRetries<T extends RetryItem>(
+  batch: T[],
+  deps: {
+    execute: ExecuteBatch;
+    settle: Settlement<T>;
+    now: () => number;
+    isStopping: () => boolean;
+  },
+): Promise<void> {
+  const { execute, settle, now, isStopping } = deps;
+  let live = batch;
+  for (let attempt = 1; live.length > 0; attempt += 1) {
+    const outcome = await execute(live.map(({ command, identity }) => ({ command, identity })))
+      // An executor that throws is a bug: its commands fail rather than wait forever.
+      .catch((error: unknown): BatchOutcome => ({ kind: 'failed', error }));
+    if (outcome.kind === 'committed') {
+      live.forEach((item, index) => settle.answered(item, outcome.replies[index] as Reply));
+      return;
+    }
+    if (outcome.kind === 'failed') {
+      if (live.length === 1) {
+        settle.failed(live[0] as T, outcome.error);
+        return;
+      }
+      for (const item of live) await runWithRetries([item], deps);
+      return;
+    }
+    const delay = retryDelayMs(attempt);
+    const nextAttemptAt = now() + delay;
+    const kept: T[] = [];
+    for (const item of live) {
+      if (isStopping() || nextAttemptAt >= item.retryUntil) settle.gaveUp(item);
+      else kept.push(item);
+    }
+    live = kept;
+    if (live.length === 0) return;
+    settle.retrying(live, attempt, delay, outcome.error);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}

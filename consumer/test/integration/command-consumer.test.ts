@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DIRECT_REPLY_QUEUE, EXCHANGE, routingKeyFor, type Reply } from '@subscriptions/contracts';
+import { connectBroker } from '@subscriptions/platform';
+import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import type { Pool } from 'mysql2/promise';
+import { createTestVhost, type TestVhost } from '../../../test-support/broker';
+import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
+import { testLogger } from '../../../test-support/logger';
+import { type CommandConsumer, createCommandConsumer } from '../../src/broker/command-consumer';
+import { createDatabasePool } from '../../src/db/pool';
+import { createBatchExecutor } from '../../src/subscriptions/apply-command';
+import { createSubscriptionRepository } from '../../src/subscriptions/repository';
+
+describe('the command consumer, attached to a recovering broker connection as main.ts does', () => {
+  let vhost: TestVhost;
+  let database: TestDatabase;
+  let pool: Pool;
+  let commands: CommandConsumer;
+  let connection: RecoveringChannelModel;
+  let client: ChannelModel;
+  let userId: number;
+  /** Every model the recovery set up, and a promise per attach still to come. */
+  const models: ChannelModel[] = [];
+  let attached: Promise<void>;
+  let onAttached: () => void = () => undefined;
+  const nextAttach = () => {
+    attached = new Promise((resolve) => {
+      onAttached = resolve;
+    });
+  };
+
+  beforeAll(async () => {
+    [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
+    userId = await database.createUser('Grace');
+    pool = createDatabasePool({ ...mysqlServer, database: database.name, connectionLimit: 3 });
+    commands = createCommandConsumer({
+      prefetch: 8,
+      execute: createBatchExecutor(createSubscriptionRepository(pool)),
+      logger: testLogger,
+    });
+    nextAttach();
+    connection = await connectBroker({
+      url: vhost.url,
+      logger: testLogger,
+      async setup(model) {
+        models.push(model);
+        await commands.attach(model);
+        onAttached();
+      },
+    });
+    await attached;
+    client = await amqp.connect(vhost.url);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await commands?.stop();
+    await connection?.close();
+    await pool?.end();
+    await Promise.all([vhost?.delete(), database?.drop()]);
+  });
+
+  async function purchase(): Promise<Reply> {
+    const channel = await client.createChannel();
+    try {
+      const correlationId = randomUUID();
+      const reply = new Promise<Reply>((resolve) => {
+        void channel.consume(
+          DIRECT_REPLY_QUEUE,
+          (message) => {
+            if (message?.properties.correlationId === correlationId) {
+              resolve(JSON.parse(message.content.toString()) as Reply);
+            }
+          },
+          { noAck: true },
+        );
+      });
+      channel.publish(
+        EXCHANGE,
+        routingKeyFor('PURCHASED'),
+        Buffer.from(JSON.stringify({ user_id: userId })),
+        {
+          correlationId,
+          messageId: randomUUID(),
+          replyTo: DIRECT_REPLY_QUEUE,
+          contentType: 'application/json',
+          headers: { 'x-deadline': Date.now() + 10_000 },
+        },
+      );
+      return await reply;
+    } finally {
+      await channel.close();
+    }
+  }
+
+  it('declares the topology, consumes and answers a command', async () => {
+    expect(commands.isConsuming()).toBe(true);
+    expect(await purchase()).toMatchObject({ ok: true, subscription: { status: 'ACTIVE' } });
+  });
+
+  it('when the connection drops, is not consuming until recovery attaches it again', async () => {
+    const dropped = new Promise((resolve) => connection.once('disconnect', resolve));
+    nextAttach();
+    const socket = (models.at(-1)?.connection as unknown as { stream: Socket }).stream;
+    socket.destroy(new Error('cut by the test'));
+    await dropped;
+    expect(commands.isConsuming()).toBe(false);
+    await attached;
+    expect(models).toHaveLength(2);
+    expect(commands.isConsuming()).toBe(true);
+    expect(await purchase()).toMatchObject({ ok: true, subscription: { status: 'ACTIVE' } });
+  });
+});

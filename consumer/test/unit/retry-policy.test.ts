@@ -1,0 +1,123 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Reply } from '@subscriptions/contracts';
+import {
+  retryDelayMs,
+  retryUntil,
+  runWithRetries,
+  type RetryItem,
+  type Settlement,
+} from '../../src/broker/retry-policy';
+import type { BatchOutcome, ExecuteBatch } from '../../src/subscriptions/apply-command';
+
+interface Item extends RetryItem {
+  name: string;
+}
+
+const item = (name: string, until = Number.POSITIVE_INFINITY): Item => ({
+  name,
+  retryUntil: until,
+  command: { name: 'cancel', body: { subscription_id: 1 } },
+  identity: { messageId: name },
+});
+
+const replyFor = (id: string): Reply => ({
+  ok: false,
+  error: { code: 'subscription_not_found', message: id },
+});
+
+/** Records how each item ended; `execute` answers from a script, one outcome per call. */
+function harness(script: ((ids: string[]) => BatchOutcome)[]) {
+  const ended: string[] = [];
+  const calls: string[][] = [];
+  const execute: ExecuteBatch = (items) => {
+    const ids = items.map(({ identity }) => identity.messageId ?? '');
+    calls.push(ids);
+    const next = script.shift() ?? (() => ({ kind: 'committed', replies: ids.map(replyFor) }));
+    return Promise.resolve(next(ids));
+  };
+  const settle: Settlement<Item> = {
+    answered: (entry, reply) =>
+      ended.push(`${entry.name}: ${reply.ok ? 'ok' : reply.error.message}`),
+    gaveUp: (entry) => ended.push(`${entry.name}: gave up`),
+    failed: (entry) => ended.push(`${entry.name}: failed`),
+    retrying: () => undefined,
+  };
+  return { ended, calls, execute, settle };
+}
+
+const transient = (): BatchOutcome => ({ kind: 'transient', error: new Error('gone away') });
+
+describe('retry policy', () => {
+  it('backs off from 100 ms, doubling, to 2 s at most', () => {
+    expect([1, 2, 3, 4, 5, 6, 10].map(retryDelayMs)).toEqual([
+      100, 200, 400, 800, 1_600, 2_000, 2_000,
+    ]);
+  });
+
+  it('retries until the deadline, or for 30 s without one', () => {
+    expect(retryUntil(5_000, 1_000)).toBe(5_000);
+    expect(retryUntil(undefined, 1_000)).toBe(31_000);
+  });
+
+  it('answers every command of a committed batch, in order', async () => {
+    const { ended, calls, execute, settle } = harness([]);
+    const now = () => 0;
+    await runWithRetries([item('a'), item('b')], { execute, settle, now, isStopping: () => false });
+    expect(calls).toEqual([['a', 'b']]);
+    expect(ended).toEqual(['a: a', 'b: b']);
+  });
+
+  it('retries a transient failure and answers once the database is back', async () => {
+    const { ended, calls, execute, settle } = harness([transient]);
+    const now = () => 0;
+    await runWithRetries([item('a')], { execute, settle, now, isStopping: () => false });
+    expect(calls).toEqual([['a'], ['a']]);
+    expect(ended).toEqual(['a: a']);
+  });
+
+  it('gives a command up when its time would run out before the next attempt', async () => {
+    const { ended, calls, execute, settle } = harness([transient]);
+    const now = () => 1_000;
+    // The first delay is 100 ms: 'soon' ends within it, 'later' does not.
+    await runWithRetries([item('soon', 1_050), item('later', 5_000)], {
+      execute,
+      settle,
+      now,
+      isStopping: () => false,
+    });
+    expect(calls).toEqual([['soon', 'later'], ['later']]);
+    expect(ended).toEqual(['soon: gave up', 'later: later']);
+  });
+
+  it('does not retry while stopping', async () => {
+    const { ended, calls, execute, settle } = harness([transient]);
+    await runWithRetries([item('a')], { execute, settle, now: () => 0, isStopping: () => true });
+    expect(calls).toEqual([['a']]);
+    expect(ended).toEqual(['a: gave up']);
+  });
+
+  it('splits a batch that failed for good, so only the bad command fails', async () => {
+    const failed = (): BatchOutcome => ({ kind: 'failed', error: new Error('bug') });
+    const { ended, calls, execute, settle } = harness([
+      failed,
+      (ids) => ({ kind: 'committed', replies: ids.map(replyFor) }),
+      failed,
+      (ids) => ({ kind: 'committed', replies: ids.map(replyFor) }),
+    ]);
+    await runWithRetries([item('a'), item('bad'), item('c')], {
+      execute,
+      settle,
+      now: () => 0,
+      isStopping: () => false,
+    });
+    expect(calls).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+    expect(ended).toEqual(['a: a', 'bad: failed', 'c: c']);
+  });
+
+  it('fails the commands of an executor that throws instead of holding them', async () => {
+    const { ended, settle } = harness([]);
+    const execute: ExecuteBatch = () => Promise.reject(new Error('bug'));
+    await runWithRetries([item('a')], { execute, settle, now: () => 0, isStopping: () => false });
+    expect(ended).toEqual(['a: failed']);
+  });
+});
