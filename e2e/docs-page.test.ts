@@ -3,7 +3,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { createTestDatabase, type TestDatabase } from '../test-support/database';
 import { chromiumPath } from '../test-support/service-checks';
-import { releaseAll, startProducer, type Producer } from './support/services';
+import { releaseAll } from '../test-support/cleanup';
+import { startProducer, type Producer } from '../test-support/processes/services';
 
 describe('the API docs page in a real browser', () => {
   let vhost: TestVhost;

@@ -9,15 +9,15 @@ import {
   createApi,
   expectProblem,
   expectSubscription,
-} from './support/api';
-import { countRows, listSubscriptionIds } from './support/rows';
+} from '../test-support/http/api';
+import { countRows, listSubscriptionIds } from '../test-support/outcomes/rows';
+import { releaseAll } from '../test-support/cleanup';
 import {
-  releaseAll,
   startConsumer,
   startProducer,
   type Producer,
   type ServiceProcess,
-} from './support/services';
+} from '../test-support/processes/services';
 
 /** Short, so that waiting out a deadline costs little. */
 const SHORT_RPC_TIMEOUT_MS = 1_500;

@@ -10,18 +10,18 @@ import {
 } from '@subscriptions/contracts';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import fc from 'fast-check';
+import { signToken } from '@subscriptions/tools';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { createTestDatabase, type TestDatabase } from '../test-support/database';
 import { fuzzParameters } from '../test-support/fuzz';
-import { signToken } from '../producer/src/tokens';
-import { countRows } from './support/rows';
+import { countRows } from '../test-support/outcomes/rows';
+import { releaseAll } from '../test-support/cleanup';
 import {
-  releaseAll,
   startConsumer,
   startProducer,
   type Producer,
   type ServiceProcess,
-} from './support/services';
+} from '../test-support/processes/services';
 
 const SECRET = 'an-e2e-secret-that-is-longer-than-32-bytes';
 const HTTP_CASES = 300;

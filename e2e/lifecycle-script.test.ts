@@ -4,24 +4,24 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { createTestDatabase, type TestDatabase } from '../test-support/database';
-import { listEventTypes } from './support/rows';
+import { listEventTypes } from '../test-support/outcomes/rows';
+import { releaseAll } from '../test-support/cleanup';
 import {
-  releaseAll,
   startConsumer,
   startProducer,
   type Producer,
   type ServiceProcess,
-} from './support/services';
+} from '../test-support/processes/services';
 
 const run = promisify(execFile);
-const LIFECYCLE = path.resolve(__dirname, '../producer/dist/lifecycle-main.js');
+const TOOLS = path.resolve(__dirname, '../tools/dist/main.js');
 
-/** Runs `npm run lifecycle`'s built entry point; resolves with its exit code and output. */
+/** Runs what `npm run lifecycle` runs, built; resolves with its exit code and output. */
 async function runLifecycle(env: Record<string, string>) {
   try {
-    const { stdout } = await run(process.execPath, [LIFECYCLE], {
+    const { stdout } = await run(process.execPath, [TOOLS, 'lifecycle'], {
       env: { PATH: process.env['PATH'] ?? '', ...env },
-      cwd: path.dirname(LIFECYCLE),
+      cwd: path.dirname(TOOLS),
       timeout: 30_000,
     });
     return { code: 0, stdout };

@@ -9,20 +9,20 @@ import {
   expectValidationProblem,
   SUBSCRIPTIONS_PATH,
   type Api,
-} from './support/api';
+} from '../test-support/http/api';
 import {
   countRows,
   findSubscriptionRow,
   listEventTypes,
   listSubscriptionIds,
-} from './support/rows';
+} from '../test-support/outcomes/rows';
+import { releaseAll } from '../test-support/cleanup';
 import {
-  releaseAll,
   startConsumer,
   startProducer,
   type Producer,
   type ServiceProcess,
-} from './support/services';
+} from '../test-support/processes/services';
 
 /** An id that no user and no subscription of the test database has. */
 const UNKNOWN_ID = 987_654_321;

@@ -2,8 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { createTestDatabase, type TestDatabase } from '../test-support/database';
-import { createApi, type Api } from './support/api';
-import { createUsers, findLedgerInconsistencies, readLedger } from './faults/support/ledger';
+import { createApi, type Api } from '../test-support/http/api';
+import {
+  createUsers,
+  findLedgerInconsistencies,
+  readLedger,
+} from '../test-support/outcomes/ledger';
 import {
   isSuccess,
   printFigures,
@@ -12,14 +16,14 @@ import {
   sendStatusChange,
   tally,
   type StatusChange,
-} from './faults/support/load';
+} from '../test-support/http/load';
+import { releaseAll } from '../test-support/cleanup';
 import {
-  releaseAll,
   startConsumer,
   startProducer,
   type Producer,
   type ServiceProcess,
-} from './support/services';
+} from '../test-support/processes/services';
 
 const CONSUMERS = 3;
 const PRODUCERS = 2;

@@ -1,17 +1,25 @@
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { closedPort } from '../test-support/ports';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
+/** The bench runs from its TypeScript source, as `npm run bench` runs it. */
+const TSX = ['--import', pathToFileURL(require.resolve('tsx')).href];
 
-/** Runs a built entry point away from any .env; resolves with its exit code and stderr. */
-async function runScript(entry: string, env: Record<string, string>, args: string[] = []) {
+/** Runs an entry point away from any .env; resolves with its exit code and stderr. */
+async function runScript(
+  entry: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  nodeArgs: string[] = [],
+) {
   try {
-    await run(process.execPath, [path.join(root, entry), ...args], {
+    await run(process.execPath, [...nodeArgs, path.join(root, entry), ...args], {
       env: { PATH: process.env['PATH'] ?? '', ...env },
       cwd: tmpdir(),
       timeout: 30_000,
@@ -39,9 +47,11 @@ describe('a script whose service is not there says where it looked and how to st
 
   it('npm run lifecycle names the producer it tried and BASE_URL', async () => {
     const port = await closedPort();
-    const { code, stderr } = await runScript('producer/dist/lifecycle-main.js', {
-      BASE_URL: `http://127.0.0.1:${port}`,
-    });
+    const { code, stderr } = await runScript(
+      'tools/dist/main.js',
+      { BASE_URL: `http://127.0.0.1:${port}` },
+      ['lifecycle'],
+    );
     expect(code).toBe(1);
     expect(stderr).toContain(
       `cannot reach the producer at http://127.0.0.1:${port} (ECONNREFUSED)`,
@@ -53,17 +63,21 @@ describe('a script whose service is not there says where it looked and how to st
 
   it('npm run bench names the producer it was to drive, and --spawn the broker', async () => {
     const port = await closedPort();
-    const drive = await runScript('bench/dist/main.js', { BASE_URL: `http://127.0.0.1:${port}` }, [
-      '--no-docs',
-    ]);
+    const drive = await runScript(
+      'bench/src/main.ts',
+      { BASE_URL: `http://127.0.0.1:${port}` },
+      ['--no-docs'],
+      TSX,
+    );
     expect(drive.code).toBe(1);
     expect(drive.stderr).toContain(`cannot reach the producer at http://127.0.0.1:${port}`);
     expect(drive.stderr).toContain('--spawn');
 
     const spawn = await runScript(
-      'bench/dist/main.js',
+      'bench/src/main.ts',
       { AMQP_URL: `amqp://guest:guest@127.0.0.1:${port}` },
       ['--spawn', '--no-docs'],
+      TSX,
     );
     expect(spawn.code).toBe(1);
     expect(spawn.stderr).toContain(`cannot reach RabbitMQ at 127.0.0.1:${port} (ECONNREFUSED)`);

@@ -1,5 +1,5 @@
 import { createApp } from '../producer/src/app';
-import { connectBroker } from '../producer/src/broker/connection';
+import { connectBroker } from '@subscriptions/platform';
 import { createRpcClient } from '../producer/src/broker/rpc-client';
 import { type AuthOptions, createAuthenticator } from '../producer/src/http/auth';
 import { createProducerMetrics } from '../producer/src/metrics';
@@ -23,7 +23,7 @@ export async function startInProcessProducer(options: {
   const connection = await connectBroker({
     url: options.amqpUrl,
     logger: testLogger,
-    setup: rpc.attach,
+    setup: (model) => rpc.attach(model),
   });
   await connection.waitForConnect();
   const readPool = createReadPool({
@@ -38,13 +38,14 @@ export async function startInProcessProducer(options: {
     metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
     authenticate: createAuthenticator(options.auth ?? { disabled: true }),
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
-    isReady: async () => rpc.isConnected(),
+    isReady: () => Promise.resolve(rpc.isConnected()),
   });
   return {
     app,
     rpc,
     connection,
-    async stop() {
+    // An arrow, not a method: tests take `stop` off the object and call it on its own.
+    stop: async () => {
       await connection.close();
       await readPool.end();
     },

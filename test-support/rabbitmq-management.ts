@@ -34,17 +34,30 @@ export function managementApiFor(amqpUrl: string, managementUrl?: string): Manag
   };
 }
 
-async function expectStatus(response: Response, what: string, ok: number[]): Promise<void> {
+async function expectStatus(
+  api: ManagementApi,
+  response: Response,
+  what: string,
+  ok: number[],
+): Promise<void> {
   if (ok.includes(response.status)) return;
   const text = await response.text().catch(() => '');
-  throw new Error(`RabbitMQ management API: ${what} answered ${response.status} ${text}`.trim());
+  throw new Error(
+    `RabbitMQ management API at ${api.baseUrl}: ${what} answered ${response.status} ${text}`.trim(),
+  );
 }
 
 /** Creates `name` and gives the API's user every permission on it. */
 export async function addVhost(api: ManagementApi, name: string, user: string): Promise<void> {
   const vhost = encodeURIComponent(name);
-  await expectStatus(await api.request('PUT', `/vhosts/${vhost}`), `PUT vhost ${name}`, [201, 204]);
   await expectStatus(
+    api,
+    await api.request('PUT', `/vhosts/${vhost}`),
+    `PUT vhost ${name}`,
+    [201, 204],
+  );
+  await expectStatus(
+    api,
     await api.request('PUT', `/permissions/${vhost}/${encodeURIComponent(user)}`, {
       configure: '.*',
       write: '.*',
@@ -58,5 +71,5 @@ export async function addVhost(api: ManagementApi, name: string, user: string): 
 /** Deletes `name`; one already gone is fine. */
 export async function deleteVhost(api: ManagementApi, name: string): Promise<void> {
   const response = await api.request('DELETE', `/vhosts/${encodeURIComponent(name)}`);
-  await expectStatus(response, `DELETE vhost ${name}`, [204, 404]);
+  await expectStatus(api, response, `DELETE vhost ${name}`, [204, 404]);
 }

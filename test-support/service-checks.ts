@@ -71,7 +71,7 @@ export async function checkRabbitmqManagement(): Promise<CheckResult> {
       return `the RabbitMQ management API at ${api.baseUrl} answered ${response.status}: ${fix}.`;
     }
     const { tags } = (await response.json()) as { tags?: unknown };
-    const tagList = Array.isArray(tags) ? tags : String(tags ?? '').split(',');
+    const tagList = Array.isArray(tags) ? tags : typeof tags === 'string' ? tags.split(',') : [];
     if (!tagList.includes('administrator')) {
       return `the RabbitMQ management API at ${api.baseUrl}: the AMQP_URL user is not an administrator, so it cannot create virtual hosts`;
     }

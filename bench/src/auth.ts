@@ -1,4 +1,4 @@
-import { signToken } from '../../producer/dist/tokens';
+import { signToken } from '@subscriptions/tools';
 import type { AuthSettings } from './options';
 
 /** Admin of user 1 (the seeded Admin), so every purchase is allowed whoever it is for. */

@@ -1,10 +1,13 @@
-import { spawnService } from './child-service';
-import type { Cleanup } from './cleanup';
-import { findFreePort } from './free-port';
-import type { IdRange, MysqlServer } from './options';
-import { ENTRY_POINTS } from './paths';
+import type { Cleanup } from '../../test-support/cleanup';
+import type { MysqlServer } from '../../test-support/database';
+import { spawnNodeProcess, waitUntilAnswering } from '../../test-support/processes/node-process';
+import { findFreePort } from '../../test-support/ports';
+import type { IdRange } from './options';
+import { BASELINE_ENTRY } from './paths';
 import { createScratchDatabase } from './scratch-database';
-import { waitUntilReady } from './wait-ready';
+
+/** The baseline cuts lingering keep-alive connections after 2 s; the rest is slack. */
+const STOP_TIMEOUT_MS = 20_000;
 
 export interface Baseline {
   baseUrl: string;
@@ -23,9 +26,9 @@ export async function startBaseline(
 ): Promise<Baseline> {
   const database = await createScratchDatabase(settings.mysql, settings.users, cleanup);
   const port = await findFreePort();
-  const server = spawnService({
+  const server = spawnNodeProcess({
     name: 'baseline',
-    entry: ENTRY_POINTS.baseline,
+    entry: BASELINE_ENTRY,
     env: {
       PORT: String(port),
       MYSQL_HOST: settings.mysql.host,
@@ -36,10 +39,11 @@ export async function startBaseline(
       POOL_SIZE: String(settings.poolSize),
     },
     ipc: true,
+    stopTimeoutMs: STOP_TIMEOUT_MS,
   });
   cleanup.add('stop baseline', () => server.stop());
   const baseUrl = `http://127.0.0.1:${port}`;
-  await waitUntilReady(server, `${baseUrl}/healthz`);
+  await waitUntilAnswering(server, `${baseUrl}/healthz`);
   return {
     baseUrl,
     pid: server.pid,

@@ -28,7 +28,7 @@ interface Panel {
   title: string;
   axisLabel: string;
   left: number;
-  value(cell: CellSummary): number;
+  value: (cell: CellSummary) => number;
 }
 
 const WIDTH = 1000;

@@ -66,9 +66,10 @@ function fire(cell: Cell, seconds: number, signal: AbortSignal): Promise<autocan
         headers: cell.target.headers,
         requests: cell.requests,
       },
-      (error: unknown, result) => {
+      // autocannon calls back with an Error or null (its types say `any`).
+      (error: Error | null, result) => {
         signal.removeEventListener('abort', stop);
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        if (error) reject(error);
         else resolve(result);
       },
     );

@@ -1,6 +1,6 @@
 import dotenv from 'dotenv';
+import { createCleanup, type Cleanup } from '../../test-support/cleanup';
 import { renderChart } from './chart';
-import { createCleanup, type Cleanup } from './cleanup';
 import type { Measurement } from './load';
 import { Interrupted, runMatrix } from './matrix';
 import { HELP, parseOptions, UsageError, type BenchOptions } from './options';

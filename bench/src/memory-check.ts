@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
-import { createCleanup } from './cleanup';
-import { procProbe } from './memory';
 import dotenv from 'dotenv';
+import { createCleanup } from '../../test-support/cleanup';
+import { procProbe } from './memory';
 import { parseOptions } from './options';
 import { startSpawnedStack } from './spawned-stack';
 
@@ -29,8 +29,9 @@ function fire(baseUrl: string, amount: number): Promise<Record<string, number>> 
         amount,
         timeout: 30,
       },
-      (error: unknown, result) => {
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      // autocannon calls back with an Error or null (its types say `any`).
+      (error: Error | null, result) => {
+        if (error) reject(error);
         else resolve(result.statusCodeStats as unknown as Record<string, number>);
       },
     );

@@ -1,15 +1,9 @@
 import { parseArgs } from 'node:util';
+import type { MysqlServer } from '../../test-support/database';
 
 export interface IdRange {
   first: number;
   last: number;
-}
-
-export interface MysqlServer {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
 }
 
 export interface AuthSettings {

@@ -1,10 +1,10 @@
 import path from 'node:path';
 
-/** The repository root, seen from bench/dist. */
+/** The repository root, seen from bench/src. */
 export const REPO_ROOT = path.resolve(__dirname, '../..');
 
-export const ENTRY_POINTS = {
-  producer: path.join(REPO_ROOT, 'producer/dist/main.js'),
-  consumer: path.join(REPO_ROOT, 'consumer/dist/main.js'),
-  baseline: path.join(REPO_ROOT, 'bench/dist/baseline/main.js'),
-} as const;
+/**
+ * The baseline server, built by `tsc -b` and run as plain JavaScript, as the producer is: a
+ * TypeScript loader in its process would count against its memory.
+ */
+export const BASELINE_ENTRY = path.join(REPO_ROOT, 'bench/baseline/dist/main.js');

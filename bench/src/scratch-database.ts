@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { migrate } from '../../consumer/dist/db/migrate';
-import type { Cleanup } from './cleanup';
-import type { IdRange, MysqlServer } from './options';
+import type { Cleanup } from '../../test-support/cleanup';
+import { createTestDatabase, type MysqlServer } from '../../test-support/database';
+import type { IdRange } from './options';
 import { mysqlTarget, reaching } from './service-access';
 
 export interface ScratchDatabase {
@@ -18,44 +17,27 @@ export async function createScratchDatabase(
   users: number,
   cleanup: Cleanup,
 ): Promise<ScratchDatabase> {
-  const name = `bench_${randomBytes(6).toString('hex')}`;
   // A server that is not there is named before anything is made, or left to drop.
   await reaching(mysqlTarget(server), async () => (await mysql.createConnection(server)).end());
-  // Registered before the migration: a migration that fails half way still leaves a database behind.
-  cleanup.add(`drop database ${name}`, () => dropDatabase(server, name));
-  await migrate({ ...server, database: name });
-  const connection = await mysql.createConnection({ ...server, database: name });
-  try {
-    await insertUsers(connection, users);
-    const [rows] = await connection.query<mysql.RowDataPacket[]>(
-      'SELECT MIN(id) AS first, MAX(id) AS last, VERSION() AS version FROM `user`',
-    );
-    const row = rows[0];
-    return {
-      name,
-      userIds: { first: Number(row?.['first']), last: Number(row?.['last']) },
-      serverVersion: String(row?.['version']),
-    };
-  } finally {
-    await connection.end();
-  }
+  const database = await createTestDatabase({ prefix: 'bench_', server, cleanup });
+  await insertUsers(database.pool, users);
+  const [rows] = await database.pool.query<mysql.RowDataPacket[]>(
+    'SELECT MIN(id) AS first, MAX(id) AS last, VERSION() AS version FROM `user`',
+  );
+  const row = rows[0];
+  return {
+    name: database.name,
+    userIds: { first: Number(row?.['first']), last: Number(row?.['last']) },
+    serverVersion: String(row?.['version']),
+  };
 }
 
-async function insertUsers(connection: mysql.Connection, count: number): Promise<void> {
+async function insertUsers(pool: mysql.Pool, count: number): Promise<void> {
   // In slices, so a large --users stays under max_allowed_packet.
   for (let done = 0; done < count; done += 5_000) {
     const names = Array.from({ length: Math.min(5_000, count - done) }, (_, index) => [
       `Bench user ${done + index + 1}`,
     ]);
-    await connection.query('INSERT INTO `user` (full_name) VALUES ?', [names]);
-  }
-}
-
-async function dropDatabase(server: MysqlServer, name: string): Promise<void> {
-  const connection = await mysql.createConnection(server);
-  try {
-    await connection.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(name)}`);
-  } finally {
-    await connection.end();
+    await pool.query('INSERT INTO `user` (full_name) VALUES ?', [names]);
   }
 }

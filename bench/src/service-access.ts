@@ -6,7 +6,7 @@ import {
   isUnreachable,
   type ServiceTarget,
 } from '@subscriptions/platform';
-import type { MysqlServer } from './options';
+import type { MysqlServer } from '../../test-support/database';
 
 /** How to get a stack to drive when none answers at BASE_URL. */
 const START_STACK =

@@ -1,12 +1,13 @@
-import { spawnService } from './child-service';
-import type { Cleanup } from './cleanup';
-import { findFreePort } from './free-port';
-import type { IdRange, MysqlServer } from './options';
-import { ENTRY_POINTS } from './paths';
+import { createTestVhost } from '../../test-support/broker';
+import type { Cleanup } from '../../test-support/cleanup';
+import type { MysqlServer } from '../../test-support/database';
+import { startConsumer, startProducer } from '../../test-support/processes/services';
+import type { IdRange } from './options';
 import { createScratchDatabase } from './scratch-database';
-import { createScratchVhost } from './scratch-vhost';
 import { checkBroker } from './service-access';
-import { waitUntilReady } from './wait-ready';
+
+/** The producer waits up to 15 s for requests in hand; a little more before SIGKILL. */
+const STOP_TIMEOUT_MS = 20_000;
 
 export interface SpawnedStack {
   baseUrl: string;
@@ -40,48 +41,35 @@ export async function startSpawnedStack(
 ): Promise<SpawnedStack> {
   await checkBroker(settings.amqpUrl, settings.managementUrl);
   const database = await createScratchDatabase(settings.mysql, settings.users, cleanup);
-  const amqpUrl = await createScratchVhost(settings.amqpUrl, cleanup, settings.managementUrl);
+  // The topology names are fixed: a vhost of its own keeps the stack off any other on the broker.
+  const vhost = await createTestVhost({
+    prefix: 'bench_',
+    amqpUrl: settings.amqpUrl,
+    managementUrl: settings.managementUrl,
+    cleanup,
+  });
   const common = {
-    AMQP_URL: amqpUrl,
-    MYSQL_HOST: settings.mysql.host,
-    MYSQL_PORT: String(settings.mysql.port),
-    MYSQL_USER: settings.mysql.user,
-    MYSQL_PASSWORD: settings.mysql.password,
-    MYSQL_DATABASE: database.name,
-    LOG_LEVEL: 'warn',
-  };
+    amqpUrl: vhost.url,
+    database: database.name,
+    mysql: settings.mysql,
+    readiness: 'readyz',
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+  } as const;
 
-  const metricsPort = await findFreePort();
-  const consumer = spawnService({
-    name: 'consumer',
-    entry: ENTRY_POINTS.consumer,
-    env: {
-      ...common,
-      METRICS_PORT: String(metricsPort),
-      ...settings.consumerSettings,
-    },
+  const consumer = await startConsumer({
+    ...common,
+    env: { LOG_LEVEL: 'warn', ...settings.consumerSettings },
   });
   cleanup.add('stop consumer', () => consumer.stop());
-  await waitUntilReady(consumer, `http://127.0.0.1:${metricsPort}/readyz`);
 
-  const port = await findFreePort();
-  const producer = spawnService({
-    name: 'producer',
-    entry: ENTRY_POINTS.producer,
-    env: {
-      ...common,
-      PORT: String(port),
-      AUTH_DISABLED: 'true',
-      RATE_LIMIT_PER_MINUTE: '0',
-      ...settings.producerSettings,
-    },
+  const producer = await startProducer({
+    ...common,
+    env: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', ...settings.producerSettings },
   });
   cleanup.add('stop producer', () => producer.stop());
-  const baseUrl = `http://127.0.0.1:${port}`;
-  await waitUntilReady(producer, `${baseUrl}/readyz`);
 
   return {
-    baseUrl,
+    baseUrl: producer.baseUrl,
     producerPid: producer.pid,
     consumerPid: consumer.pid,
     userIds: database.userIds,

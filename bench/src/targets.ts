@@ -1,6 +1,6 @@
+import type { Cleanup } from '../../test-support/cleanup';
 import { authorizationHeaders } from './auth';
 import { startBaseline } from './baseline-process';
-import type { Cleanup } from './cleanup';
 import { findServiceProcesses, type CpuSubject } from './cpu';
 import { metricsProbe, procProbe, type MemoryProbe } from './memory';
 import type { BenchOptions, IdRange } from './options';

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Api, createApi, type SubscriptionBody } from '../support/api';
-import type { Producer, ServiceProcess } from '../support/services';
+import { type Api, createApi, type SubscriptionBody } from '../../test-support/http/api';
+import type { Producer, ServiceProcess } from '../../test-support/processes/services';
 import {
   type Answer,
   isSuccess,
@@ -10,9 +10,14 @@ import {
   sendPurchase,
   tally,
   waitUntil,
-} from './support/load';
-import { countByUser, createUsers, findLedgerInconsistencies, readLedger } from './support/ledger';
-import { createFaultStack, type FaultStack } from './support/stack';
+} from '../../test-support/http/load';
+import {
+  countByUser,
+  createUsers,
+  findLedgerInconsistencies,
+  readLedger,
+} from '../../test-support/outcomes/ledger';
+import { createFaultStack, type FaultStack } from '../../test-support/faults/stack';
 
 /** One purchase every INTERVAL_MS, each for a user of its own, so a doubled command shows. */
 const PURCHASES = 480;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Api, createApi, type SubscriptionBody } from '../support/api';
-import type { Producer, ServiceProcess } from '../support/services';
+import { type Api, createApi, type SubscriptionBody } from '../../test-support/http/api';
+import type { Producer, ServiceProcess } from '../../test-support/processes/services';
 import {
   type Answer,
   isSuccess,
@@ -12,9 +12,9 @@ import {
   sendWithRetries,
   tally,
   waitUntil,
-} from './support/load';
-import { findLedgerInconsistencies, readLedger } from './support/ledger';
-import { createFaultStack, type FaultStack } from './support/stack';
+} from '../../test-support/http/load';
+import { findLedgerInconsistencies, readLedger } from '../../test-support/outcomes/ledger';
+import { createFaultStack, type FaultStack } from '../../test-support/faults/stack';
 
 const PURCHASES = 200;
 const CONCURRENCY = 20;

@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Api, createApi, expectSubscription, type SubscriptionBody } from '../support/api';
-import type { Producer, ServiceProcess } from '../support/services';
-import { type BrokerProbe, openBrokerProbe } from './support/dead-letters';
+import {
+  type Api,
+  createApi,
+  expectSubscription,
+  type SubscriptionBody,
+} from '../../test-support/http/api';
+import type { Producer, ServiceProcess } from '../../test-support/processes/services';
+import { type BrokerProbe, openBrokerProbe } from '../../test-support/outcomes/dead-letters';
 import {
   type Answer,
   isSuccess,
@@ -14,9 +19,14 @@ import {
   sendWithRetries,
   type StatusChange,
   tally,
-} from './support/load';
-import { countByUser, createUsers, findLedgerInconsistencies, readLedger } from './support/ledger';
-import { createFaultStack, type FaultStack } from './support/stack';
+} from '../../test-support/http/load';
+import {
+  countByUser,
+  createUsers,
+  findLedgerInconsistencies,
+  readLedger,
+} from '../../test-support/outcomes/ledger';
+import { createFaultStack, type FaultStack } from '../../test-support/faults/stack';
 
 /** Purchases at a steady rate, each for a user of its own, so a doubled command shows. */
 const PURCHASES = 320;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Api, createApi, type SubscriptionBody } from '../support/api';
-import type { Producer, ServiceProcess } from '../support/services';
+import { type Api, createApi, type SubscriptionBody } from '../../test-support/http/api';
+import type { Producer, ServiceProcess } from '../../test-support/processes/services';
 import {
   type Answer,
   isSuccess,
@@ -10,15 +10,15 @@ import {
   sendPurchase,
   tally,
   waitUntil,
-} from './support/load';
+} from '../../test-support/http/load';
 import {
   countByUser,
   createUsers,
   findLedgerInconsistencies,
   type LedgerEntry,
   readLedger,
-} from './support/ledger';
-import { createFaultStack, type FaultStack } from './support/stack';
+} from '../../test-support/outcomes/ledger';
+import { createFaultStack, type FaultStack } from '../../test-support/faults/stack';
 
 /** Per phase: purchases for users of their own, so a lost or doubled command shows. */
 const PURCHASES = 200;

@@ -8,10 +8,14 @@ import {
   type QueueName,
 } from '@subscriptions/contracts';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { type Api, createApi, expectSubscription } from '../support/api';
-import { listEventTypes } from '../support/rows';
-import type { Producer, ServiceProcess } from '../support/services';
-import { type BrokerProbe, firstDeathReason, openBrokerProbe } from './support/dead-letters';
+import { type Api, createApi, expectSubscription } from '../../test-support/http/api';
+import { listEventTypes } from '../../test-support/outcomes/rows';
+import type { Producer, ServiceProcess } from '../../test-support/processes/services';
+import {
+  type BrokerProbe,
+  firstDeathReason,
+  openBrokerProbe,
+} from '../../test-support/outcomes/dead-letters';
 import {
   type Answer,
   printFigures,
@@ -20,9 +24,9 @@ import {
   sendStatusChange,
   tally,
   waitUntil,
-} from './support/load';
-import { findLedgerInconsistencies, readLedger } from './support/ledger';
-import { createFaultStack, type FaultStack } from './support/stack';
+} from '../../test-support/http/load';
+import { findLedgerInconsistencies, readLedger } from '../../test-support/outcomes/ledger';
+import { createFaultStack, type FaultStack } from '../../test-support/faults/stack';
 
 const RPC_TIMEOUT_MS = 5_000;
 const DELIVERY_LIMIT = COMMAND_QUEUE_ARGUMENTS['x-delivery-limit'];

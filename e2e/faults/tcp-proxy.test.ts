@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTcpProxy, type TcpProxy } from '../../test-support/tcp-proxy';
+import { startTcpProxy, type TcpProxy } from '../../test-support/faults/tcp-proxy';
 
 /** A server that writes back every byte it receives. */
 async function startEchoServer(): Promise<{ server: Server; port: number }> {

@@ -11,6 +11,11 @@ import {
   DEVELOPMENT_JWT_SECRET,
   loadConfig as loadProducerConfig,
 } from '../../producer/src/config';
+import {
+  readTokenSettings,
+  readWalkthroughSettings,
+  SETTING_KEYS as toolKeys,
+} from '../../tools/src/settings';
 
 /**
  * No Docker engine runs the tests, so the compose files and the Dockerfiles are checked as text.
@@ -36,6 +41,7 @@ interface ComposeService {
   volumes?: unknown[];
   restart?: string;
   healthcheck?: { test?: string | string[] };
+  profiles?: string[];
 }
 
 interface ComposeFile {
@@ -116,14 +122,15 @@ const LOOPBACK_PORT = /^127\.0\.0\.1:\d+:\d+$/;
 
 describe('docker-compose.yml', () => {
   it('runs the four services mysql, rabbitmq, consumer and producer, and the one-off migrate', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(
+    const started = Object.entries(compose.services).filter(([, found]) => !found.profiles);
+    expect(started.map(([name]) => name).sort()).toEqual(
       ['consumer', 'migrate', 'mysql', 'producer', 'rabbitmq'].sort(),
     );
   });
 
   it('publishes the producer API on 127.0.0.1:5000 by default, and nothing else', () => {
     expect(resolvedPorts('producer')).toEqual(['127.0.0.1:5000:5000']);
-    for (const name of ['mysql', 'rabbitmq', 'consumer', 'migrate']) {
+    for (const name of ['mysql', 'rabbitmq', 'consumer', 'migrate', 'tools']) {
       expect({ name, ports: service(name).ports }).toEqual({ name, ports: undefined });
     }
   });
@@ -219,7 +226,7 @@ describe('docker-compose.yml', () => {
   it('keeps the MySQL root password inside the mysql service', () => {
     const root = resolvedEnvironment('mysql').MYSQL_ROOT_PASSWORD ?? '';
     expect(root).not.toBe('');
-    for (const name of ['migrate', 'consumer', 'producer']) {
+    for (const name of ['migrate', 'consumer', 'producer', 'tools']) {
       expect({ name, values: Object.values(resolvedEnvironment(name)) }).toEqual({
         name,
         values: expect.not.arrayContaining([root]),
@@ -239,6 +246,43 @@ describe('docker-compose.yml', () => {
 
   it('signs tokens by default with the development secret the producer warns about', () => {
     expect(resolvedEnvironment('producer').AUTH_JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
+  });
+});
+
+describe('the tools service of docker-compose.yml', () => {
+  it('is left out of `up` (profile tools) and built from tools/Dockerfile at the repository root', () => {
+    const tools = service('tools');
+    expect(tools.profiles).toEqual(['tools']);
+    expect(tools.build).toEqual({ context: '.', dockerfile: 'tools/Dockerfile' });
+    expect(tools.restart ?? 'no').toBe('no');
+  });
+
+  it('gets only variables the tools read, with values both of them accept', () => {
+    const environment = resolvedEnvironment('tools');
+    expect(Object.keys(environment).filter((key) => !toolKeys.includes(key))).toEqual([]);
+    expect(() => readTokenSettings(environment)).not.toThrow();
+    expect(() => readWalkthroughSettings(environment)).not.toThrow();
+  });
+
+  it('walks the lifecycle against the producer service, on the port the producer listens on', () => {
+    const { BASE_URL } = readWalkthroughSettings(resolvedEnvironment('tools'));
+    const url = new URL(BASE_URL);
+    expect(url.hostname).toBe('producer');
+    expect(Number(url.port)).toBe(loadProducerConfig(resolvedEnvironment('producer')).PORT);
+  });
+
+  it('signs with the secret, issuer and audience the producer checks', () => {
+    const tools = readTokenSettings(resolvedEnvironment('tools'));
+    const producer = loadProducerConfig(resolvedEnvironment('producer'));
+    expect(tools.AUTH_JWT_SECRET).toBe(producer.AUTH_JWT_SECRET);
+    expect(tools.AUTH_ISSUER).toBe(producer.AUTH_ISSUER);
+    expect(tools.AUTH_AUDIENCE).toBe(producer.AUTH_AUDIENCE);
+    // The same variable, so a secret set in .env reaches both.
+    expect(service('tools').environment).toMatchObject({
+      AUTH_JWT_SECRET: (service('producer').environment as Record<string, unknown>)[
+        'AUTH_JWT_SECRET'
+      ],
+    });
   });
 });
 
@@ -352,7 +396,14 @@ function finalStage(dockerfile: string): string {
   return stages[stages.length - 1] ?? '';
 }
 
-describe.each(['producer', 'consumer'])('%s/Dockerfile', (name) => {
+/** Each image and how it starts: the services with a command, the tools with an entry point. */
+const images = [
+  { name: 'producer', start: 'CMD' },
+  { name: 'consumer', start: 'CMD' },
+  { name: 'tools', start: 'ENTRYPOINT' },
+];
+
+describe.each(images)('$name/Dockerfile', ({ name, start }) => {
   const dockerfile = readRootFile(`${name}/Dockerfile`);
 
   it('builds every stage on Node 24, the major version .nvmrc names', () => {
@@ -367,7 +418,7 @@ describe.each(['producer', 'consumer'])('%s/Dockerfile', (name) => {
   });
 
   it(`starts ${name}/dist/main.js`, () => {
-    expect(finalStage(dockerfile)).toContain(`CMD ["node", "${name}/dist/main.js"]`);
+    expect(finalStage(dockerfile)).toContain(`${start} ["node", "${name}/dist/main.js"]`);
   });
 
   it('copies every workspace manifest into both stages, as npm ci checks them against the lockfile', () => {

@@ -1,16 +1,16 @@
-import { createTestVhost, type TestVhost } from '../../../test-support/broker';
-import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { startTcpProxy, type TcpProxy } from '../../../test-support/tcp-proxy';
+import { amqpBaseUrl, createTestVhost, type TestVhost } from '../broker';
+import { releaseAll } from '../cleanup';
+import { createTestDatabase, mysqlServer, type TestDatabase } from '../database';
 import {
-  releaseAll,
   startConsumer,
   startProducer,
   type Producer,
   type ServiceProcess,
-} from '../../support/services';
+} from '../processes/services';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy';
 
 /** The broker's host and port, as the test run's environment names them. */
-const brokerServer = new URL(process.env['AMQP_URL'] || 'amqp://guest:guest@127.0.0.1:5672');
+const brokerServer = new URL(amqpBaseUrl);
 
 /**
  * A database and a vhost of the test file's own, and two proxies a test can cut: one between

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type Api, SUBSCRIPTIONS_PATH } from '../../support/api';
+import { type Api, SUBSCRIPTIONS_PATH } from './api';
 
 /** One HTTP attempt and what came of it. Times are `performance.now()` milliseconds. */
 export interface Answer {
@@ -186,8 +186,21 @@ export async function waitUntil(
 
 /** Prints the figures a fault test measured, one line, so that a run can be quoted. */
 export function printFigures(scenario: string, figures: Record<string, unknown>): void {
-  const parts = Object.entries(figures).map(
-    ([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : value}`,
-  );
+  const parts = Object.entries(figures).map(([name, value]) => `${name}=${formatFigure(value)}`);
   console.log(`[fault figures] ${scenario}: ${parts.join(' ')}`);
+}
+
+/** A count or a name as it is; a breakdown (an object, a list) as JSON. */
+function formatFigure(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    default:
+      return JSON.stringify(value);
+  }
 }

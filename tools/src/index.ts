@@ -1,0 +1,1 @@
+export { parseTtl, signToken, type TokenRequest } from './tokens';
