@@ -1,8 +1,9 @@
-import { LOG_LEVELS, parseEnvironment } from '@subscriptions/platform';
+import { LOG_LEVELS, brokerUrlsSchema, parseEnvironment } from '@subscriptions/platform';
 import { z } from 'zod';
 
 const configSchema = z.object({
-  AMQP_URL: z.url({ protocol: /^amqps?$/ }).default('amqp://guest:guest@127.0.0.1:5672'),
+  /** One broker URL, or several brokers of one cluster separated by commas. */
+  AMQP_URL: brokerUrlsSchema.default('amqp://guest:guest@127.0.0.1:5672'),
   MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   MYSQL_PORT: z.coerce.number().int().min(1).max(65535).default(3306),
   MYSQL_USER: z.string().min(1).default('root'),

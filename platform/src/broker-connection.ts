@@ -1,18 +1,213 @@
 import amqp from 'amqplib';
-import type { ChannelModel, RecoveringChannelModel } from 'amqplib';
+import type { ChannelModel, Options, RecoveringChannelModel } from 'amqplib';
+import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 
 /** Seconds between heartbeats unless the URL says otherwise: a frozen broker is seen in ~2x this. */
 const DEFAULT_HEARTBEAT_SECONDS = 5;
 
-/** amqplib reads the heartbeat only from the URL, so add one if the operator did not. */
-export function withHeartbeat(url: string): string {
-  const parsed = new URL(url);
-  if (!parsed.searchParams.has('heartbeat')) {
-    parsed.searchParams.set('heartbeat', String(DEFAULT_HEARTBEAT_SECONDS));
+/** One broker of the list, with every field amqplib's connect reads spelled out. */
+export interface BrokerEndpoint {
+  protocol: 'amqp' | 'amqps';
+  /** Without the brackets of an IPv6 literal, as a socket wants it. */
+  hostname: string;
+  port: number;
+  username: string;
+  password: string;
+  /** The URL's path without its slash, still %-escaped: amqplib unescapes it; empty means `/`. */
+  vhost: string;
+  heartbeat: number;
+  frameMax: number | undefined;
+  channelMax: number | undefined;
+  maxFrameSize: number | undefined;
+  locale: string | undefined;
+  /** `host:port`, for logs: never the credentials. */
+  address: string;
+}
+
+const WHOLE_NUMBER_PARAMETERS = ['heartbeat', 'frameMax', 'channelMax', 'maxFrameSize'] as const;
+
+/** The entry as it may be shown in an error: the password masked. */
+function maskPassword(entry: string): string {
+  return entry.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+}
+
+function readWholeNumber(url: URL, name: string, shown: string): number | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  if (!/^\d+$/.test(value))
+    throw new Error(`${shown} has ${name}=${value}: must be a whole number`);
+  return Number(value);
+}
+
+/** Reads one entry; throws an Error whose message ends the sentence "entry N ...". */
+function readEndpoint(entry: string): BrokerEndpoint {
+  if (entry === '') throw new Error('is empty');
+  const shown = `"${maskPassword(entry)}"`;
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    throw new Error(`${shown} is not an amqp:// or amqps:// URL`);
   }
-  return parsed.toString();
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
+    throw new Error(`${shown} is not an amqp:// or amqps:// URL`);
+  }
+  if (url.hostname === '') throw new Error(`${shown} names no host`);
+  const protocol = url.protocol === 'amqp:' ? 'amqp' : 'amqps';
+  const port = url.port === '' ? (protocol === 'amqp' ? 5672 : 5671) : Number(url.port);
+  let username: string;
+  let password: string;
+  try {
+    // As amqplib reads a string URL: no user and no password means guest/guest.
+    const noLogin = url.username === '' && url.password === '';
+    username = noLogin ? 'guest' : decodeURIComponent(url.username);
+    password = noLogin ? 'guest' : decodeURIComponent(url.password);
+  } catch {
+    throw new Error(`${shown} has a malformed %-escape in its user or password`);
+  }
+  const [heartbeat, frameMax, channelMax, maxFrameSize] = WHOLE_NUMBER_PARAMETERS.map((name) =>
+    readWholeNumber(url, name, shown),
+  );
+  return {
+    protocol,
+    hostname: url.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    username,
+    password,
+    vhost: url.pathname.slice(1),
+    heartbeat: heartbeat ?? DEFAULT_HEARTBEAT_SECONDS,
+    frameMax,
+    channelMax,
+    maxFrameSize,
+    locale: url.searchParams.get('locale') ?? undefined,
+    address: `${url.hostname}:${port}`,
+  };
+}
+
+/** `AMQP_URL` as a list: one URL, or several brokers of one cluster separated by commas. */
+export function splitBrokerUrls(value: string | readonly string[]): string[] {
+  const entries = typeof value === 'string' ? value.split(',') : value;
+  return entries.map((entry) => entry.trim());
+}
+
+/** Every entry read, or one readable line per bad entry. */
+export function checkBrokerUrls(value: string | readonly string[]): {
+  endpoints: BrokerEndpoint[];
+  problems: string[];
+} {
+  const entries = splitBrokerUrls(value);
+  const endpoints: BrokerEndpoint[] = [];
+  const problems: string[] = [];
+  entries.forEach((entry, index) => {
+    try {
+      endpoints.push(readEndpoint(entry));
+    } catch (error) {
+      const which = entries.length > 1 ? `entry ${index + 1} ` : '';
+      problems.push(`${which}${(error as Error).message}`);
+    }
+  });
+  return { endpoints, problems };
+}
+
+/** The endpoints of a list known to be good; throws naming every bad entry otherwise. */
+export function parseBrokerUrls(value: string | readonly string[]): BrokerEndpoint[] {
+  const { endpoints, problems } = checkBrokerUrls(value);
+  if (problems.length > 0) throw new Error(`bad broker URL list: ${problems.join('; ')}`);
+  return endpoints;
+}
+
+/** `AMQP_URL` in a config schema: one issue, so one line, per bad entry. */
+export const brokerUrlsSchema = z.string().superRefine((value, context) => {
+  for (const problem of checkBrokerUrls(value).problems) {
+    context.addIssue({ code: 'custom', message: problem });
+  }
+});
+
+/** Which broker of the list is in use, as an object URL that amqplib reads afresh on each attempt. */
+export interface BrokerRotation {
+  readonly url: Options.Connect;
+  current(): BrokerEndpoint;
+  /** Moves on to the next broker, after the last back to the first; returns it. */
+  advance(): BrokerEndpoint;
+}
+
+/**
+ * amqplib's recovery reconnects with the same URL argument every time, but reads the fields of an
+ * object URL on each attempt: getters over the current entry turn it into a rotation. Every field
+ * comes from the entry, so it can never fall back to amqplib's default of localhost:5672.
+ */
+export function createBrokerRotation(endpoints: readonly BrokerEndpoint[]): BrokerRotation {
+  if (endpoints.length === 0) throw new Error('no broker to connect to');
+  let index = 0;
+  const current = (): BrokerEndpoint => endpoints[index] as BrokerEndpoint;
+  const url: Options.Connect = {
+    get protocol() {
+      return current().protocol;
+    },
+    get hostname() {
+      return current().hostname;
+    },
+    get port() {
+      return current().port;
+    },
+    get username() {
+      return current().username;
+    },
+    get password() {
+      return current().password;
+    },
+    get vhost() {
+      return current().vhost;
+    },
+    get heartbeat() {
+      return current().heartbeat;
+    },
+    get frameMax() {
+      return current().frameMax;
+    },
+    get channelMax() {
+      return current().channelMax;
+    },
+    get maxFrameSize() {
+      return current().maxFrameSize;
+    },
+    get locale() {
+      return current().locale;
+    },
+  };
+  return {
+    url,
+    current,
+    advance() {
+      index = (index + 1) % endpoints.length;
+      return current();
+    },
+  };
+}
+
+/** What the rotation needs to hear from a recovering connection. */
+export type RecoveryEvents = Pick<EventEmitter, 'on'>;
+
+/**
+ * Goes on to the next broker after a failed attempt and after a lost connection. The events come
+ * before recovery schedules its next attempt, so that attempt already reads the next entry.
+ * Returns the broker each move left, for the log line of the attempt that follows.
+ */
+export function rotateOnFailure(
+  connection: RecoveryEvents,
+  rotation: BrokerRotation,
+): { lastLeft(): BrokerEndpoint | undefined } {
+  let left: BrokerEndpoint | undefined;
+  const move = () => {
+    left = rotation.current();
+    rotation.advance();
+  };
+  connection.on('connect-failed', move);
+  connection.on('disconnect', move);
+  return { lastLeft: () => left };
 }
 
 /**
@@ -38,17 +233,29 @@ export function coalesceWrites(model: ChannelModel): void {
   };
 }
 
+/** A recovering connection that also says where it is. */
+export type BrokerConnection = RecoveringChannelModel & {
+  /** `host:port` of the broker connected to, or of the one tried next. */
+  broker(): string;
+  /** True from a connect until that connection closes. */
+  isConnected(): boolean;
+};
+
 /**
  * Connects with amqplib's built-in recovery: `setup` runs after every (re)connect and builds
- * the channels afresh. Resolves at once; the first connection may come later.
+ * the channels afresh. `url` is one broker URL or several of one cluster (an array, or the
+ * comma-separated form of `AMQP_URL`): the first that answers is used, and after a failed
+ * attempt or a lost connection the next one, never an address off the list. Resolves at once;
+ * the first connection may come later.
  */
 export async function connectBroker(options: {
-  url: string;
+  url: string | readonly string[];
   logger: Logger;
   setup: (model: ChannelModel) => Promise<void>;
-}): Promise<RecoveringChannelModel> {
-  const { url, logger, setup } = options;
-  const connection = await amqp.connect(withHeartbeat(url), {
+}): Promise<BrokerConnection> {
+  const { logger, setup } = options;
+  const rotation = createBrokerRotation(parseBrokerUrls(options.url));
+  const connection = await amqp.connect(rotation.url, {
     // Without noDelay, Nagle's algorithm holds small frames (acks, replies) for ~40 ms.
     noDelay: true,
     recovery: {
@@ -61,16 +268,36 @@ export async function connectBroker(options: {
       },
     },
   });
-  connection.on('connect', () => logger.info('broker connected'));
+  let connected = false;
+  const moves = rotateOnFailure(connection, rotation);
+  connection.on('connect', (model: ChannelModel) => {
+    connected = true;
+    model.once('close', () => {
+      connected = false;
+    });
+    logger.info({ broker: rotation.current().address }, 'broker connected');
+  });
   connection.on('disconnect', (error: Error) =>
-    logger.warn({ err: error }, 'broker connection lost'),
+    logger.warn({ err: error, broker: moves.lastLeft()?.address }, 'broker connection lost'),
   );
   connection.on('reconnect-scheduled', ({ attempt, delay, error }) =>
-    logger.warn({ attempt, delay, reason: error.message }, 'broker reconnect scheduled'),
+    logger.warn(
+      {
+        attempt,
+        delay,
+        reason: error.message,
+        failed: moves.lastLeft()?.address,
+        next: rotation.current().address,
+      },
+      'broker reconnect scheduled',
+    ),
   );
   connection.on('error', (error: Error) => logger.warn({ err: error }, 'broker error'));
   connection.on('handler-error', (error: Error, event: string) =>
     logger.error({ err: error, event }, 'broker event handler failed'),
   );
-  return connection;
+  return Object.assign(connection, {
+    broker: () => rotation.current().address,
+    isConnected: () => connected,
+  });
 }

@@ -1,4 +1,4 @@
-import { LOG_LEVELS, parseEnvironment } from '@subscriptions/platform';
+import { LOG_LEVELS, brokerUrlsSchema, parseEnvironment } from '@subscriptions/platform';
 import { z } from 'zod';
 
 /**
@@ -9,7 +9,8 @@ export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcde
 
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(5000),
-  AMQP_URL: z.url({ protocol: /^amqps?$/ }).default('amqp://guest:guest@127.0.0.1:5672'),
+  /** One broker URL, or several brokers of one cluster separated by commas. */
+  AMQP_URL: brokerUrlsSchema.default('amqp://guest:guest@127.0.0.1:5672'),
   RPC_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   MYSQL_PORT: z.coerce.number().int().min(1).max(65535).default(3306),

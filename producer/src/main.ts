@@ -50,7 +50,10 @@ async function main(): Promise<void> {
       () => true,
       () => false,
     ));
-  const metrics = createProducerMetrics({ pendingCalls: () => rpc.pendingCount() });
+  const metrics = createProducerMetrics({
+    pendingCalls: () => rpc.pendingCount(),
+    republishedCalls: () => rpc.republishedCount(),
+  });
   if (config.AUTH_DISABLED) logger.warn('AUTH_DISABLED=true: every caller acts as admin');
   const authenticate = createAuthenticator(
     config.AUTH_DISABLED || config.AUTH_JWT_SECRET === undefined

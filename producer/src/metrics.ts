@@ -15,7 +15,11 @@ export interface ProducerMetrics {
  * Ours carry the `subscriptions_` prefix; Node's default process metrics keep their standard
  * names, which stock dashboards expect (the scrape's `job` label tells the processes apart).
  */
-export function createProducerMetrics(options: { pendingCalls: () => number }): ProducerMetrics {
+export function createProducerMetrics(options: {
+  pendingCalls: () => number;
+  /** Commands published again after a nack, counted by the RPC client. */
+  republishedCalls?: () => number;
+}): ProducerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   new Gauge({
@@ -24,6 +28,16 @@ export function createProducerMetrics(options: { pendingCalls: () => number }): 
     registers: [registry],
     collect() {
       this.set(options.pendingCalls());
+    },
+  });
+  new Counter({
+    name: 'subscriptions_rpc_republished_total',
+    help: 'Commands published again on a fresh channel after the broker nacked them',
+    registers: [registry],
+    collect() {
+      // The client keeps the running total; the counter mirrors it at each scrape.
+      this.reset();
+      this.inc(options.republishedCalls?.() ?? 0);
     },
   });
   return {

@@ -43,4 +43,22 @@ describe('consumer loadConfig', () => {
       'MYSQL_PORT',
     ]);
   });
+
+  it('accepts several brokers of one cluster as a comma-separated list', () => {
+    const list = 'amqp://rabbit-1:5672,amqp://rabbit-2:5672, amqp://rabbit-3:5672';
+    expect(loadConfig({ AMQP_URL: list }).AMQP_URL).toBe(list);
+  });
+
+  it('names each bad entry of the broker list, without its password', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ AMQP_URL: 'amqp://u:secret@rabbit-1?heartbeat=x, amqp://rabbit-2, rabbit-3' });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as ConfigError).problems).toEqual([
+      'AMQP_URL: entry 1 "amqp://u:***@rabbit-1?heartbeat=x" has heartbeat=x: must be a whole number',
+      'AMQP_URL: entry 3 "rabbit-3" is not an amqp:// or amqps:// URL',
+    ]);
+  });
 });

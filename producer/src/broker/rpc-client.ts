@@ -26,6 +26,8 @@ export interface RpcClient {
   isConnected(): boolean;
   /** Calls awaiting their reply. */
   pendingCount(): number;
+  /** Commands published again after the broker nacked them, since the start. */
+  republishedCount(): number;
   /** Refuses new calls and resolves once every pending call has settled. */
   drain(): Promise<void>;
 }
@@ -38,18 +40,37 @@ export interface CallOptions {
   actingUserId?: number | undefined;
 }
 
+/** Backoff between re-publishes of a nacked command: the first wait, doubling up to the last. */
+const REPUBLISH_FIRST_DELAY_MS = 100;
+const REPUBLISH_MAX_DELAY_MS = 1_000;
+
 interface PendingCall {
-  channel: ConfirmChannel;
+  correlationId: string;
+  /** Where its publish in flight or confirmed went (its reply comes back there); none after a nack. */
+  channel: ConfirmChannel | undefined;
+  /** A publish awaits its confirm. */
+  inFlight: boolean;
+  /** The broker acked one of its publishes. */
+  confirmed: boolean;
+  /** Publishes made, and waits scheduled after a nack (the backoff doubles with each). */
+  publishes: number;
+  retries: number;
+  deadline: number;
   timer: NodeJS.Timeout;
+  retry: NodeJS.Timeout | undefined;
+  /** Publishes the command on `channel`, with the same message id every time. */
+  publishOn(channel: ConfirmChannel): boolean;
   resolve(reply: Reply): void;
   reject(error: AppError): void;
 }
 
 /**
- * Request/reply over RabbitMQ. Each call publishes a persistent, mandatory command on one
+ * Request/reply over RabbitMQ. Each call publishes a persistent, mandatory command on a
  * long-lived confirm channel and waits for the reply on the direct reply-to pseudo-queue.
- * Every pending entry leaves the map exactly once: on its reply, its deadline, an unroutable
- * return, a negative confirm, or the loss of its channel.
+ * A nacked command is published again, with backoff, on a fresh channel until its deadline: a
+ * channel can keep nacking every publish after a cluster node dies. Every pending entry leaves
+ * the map exactly once: on its reply, its deadline, an unroutable return, or the loss of the
+ * channel it was published on.
  */
 export function createRpcClient(deps: {
   timeoutMs: number;
@@ -59,21 +80,39 @@ export function createRpcClient(deps: {
 }): RpcClient {
   const { timeoutMs, logger, maxPending = 10_000 } = deps;
   const pending = new Map<string, PendingCall>();
+  let model: ChannelModel | undefined;
+  /** Where new publishes go. */
   let channel: ConfirmChannel | undefined;
+  /** A fresh channel being opened to take over from one that nacked. */
+  let replacement: Promise<void> | undefined;
+  // Replaced channels stay open while calls published on them await their replies (direct
+  // reply-to delivers a reply only to the channel that published), then close.
+  const retiring = new Set<ConfirmChannel>();
+  const retired = new WeakSet<ConfirmChannel>();
   // The socket's buffer is full (publish returned false) or the broker raised a resource alarm:
   // refuse new commands instead of piling them up in memory.
   let saturated = false;
   let blocked = false;
   let draining = false;
   let drained: (() => void) | undefined;
+  let republished = 0;
 
   function settle(correlationId: string): PendingCall | undefined {
     const call = pending.get(correlationId);
     if (!call) return undefined;
     pending.delete(correlationId);
     clearTimeout(call.timer);
+    clearTimeout(call.retry);
+    if (call.channel) closeIfIdle(call.channel);
     if (draining && pending.size === 0) drained?.();
     return call;
+  }
+
+  function closeIfIdle(candidate: ConfirmChannel): void {
+    if (!retiring.has(candidate)) return;
+    for (const call of pending.values()) if (call.channel === candidate) return;
+    retiring.delete(candidate);
+    candidate.close().catch(() => undefined);
   }
 
   function onReply(message: ConsumeMessage | null): void {
@@ -108,6 +147,7 @@ export function createRpcClient(deps: {
 
   function onChannelClosed(closed: ConfirmChannel): void {
     if (channel === closed) channel = undefined;
+    retiring.delete(closed);
     for (const [correlationId, call] of pending) {
       if (call.channel !== closed) continue;
       settle(correlationId);
@@ -122,41 +162,120 @@ export function createRpcClient(deps: {
     }
   }
 
-  return {
-    async attach(model) {
-      const fresh = await model.createConfirmChannel();
-      fresh.on('error', (error: Error) => logger.warn({ err: error }, 'rpc channel error'));
-      fresh.on('return', onReturn);
-      fresh.on('drain', () => {
-        saturated = false;
+  async function openChannel(owner: ChannelModel): Promise<ConfirmChannel> {
+    const fresh = await owner.createConfirmChannel();
+    fresh.on('error', (error: Error) => logger.warn({ err: error }, 'rpc channel error'));
+    fresh.on('return', onReturn);
+    fresh.on('drain', () => {
+      saturated = false;
+    });
+    fresh.on('close', () => {
+      onChannelClosed(fresh);
+      // A channel can die alone; closing its connection lets recovery rebuild both.
+      if (!retired.has(fresh)) owner.close().catch(() => undefined);
+    });
+    // Direct reply-to must be consumed (no-ack) before the first publish on this channel.
+    await fresh.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
+    return fresh;
+  }
+
+  /** Opens a channel to take over from `stale`, once per channel, however many calls it nacked. */
+  function replaceChannel(stale: ConfirmChannel): void {
+    const owner = model;
+    if (stale !== channel || replacement || !owner) return;
+    replacement = openChannel(owner)
+      .then((fresh) => {
+        if (model !== owner || channel !== stale) {
+          // The connection went meanwhile; its own recovery builds the next channel.
+          fresh.close().catch(() => undefined);
+          return;
+        }
+        channel = fresh;
+        retired.add(stale);
+        retiring.add(stale);
+        closeIfIdle(stale);
+        logger.warn('the broker nacked a command: publishing on a fresh channel');
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'cannot open a fresh rpc channel'))
+      .finally(() => {
+        replacement = undefined;
       });
-      model.on('blocked', (reason: string) => {
+  }
+
+  function onNack(call: PendingCall): void {
+    call.inFlight = false;
+    const nacked = call.channel;
+    call.channel = undefined;
+    if (nacked) {
+      replaceChannel(nacked);
+      closeIfIdle(nacked);
+    }
+    scheduleRepublish(call);
+  }
+
+  /** Publishes again after the backoff, unless the deadline comes first and answers the call. */
+  function scheduleRepublish(call: PendingCall): void {
+    const delay = Math.min(REPUBLISH_MAX_DELAY_MS, REPUBLISH_FIRST_DELAY_MS * 2 ** call.retries);
+    if (Date.now() + delay >= call.deadline) return;
+    call.retries += 1;
+    call.retry = setTimeout(() => {
+      call.retry = undefined;
+      if (!send(call)) scheduleRepublish(call);
+    }, delay);
+  }
+
+  /** Publishes `call` on the current channel, after a replacement under way; false if it threw. */
+  function send(call: PendingCall): boolean {
+    if (replacement) {
+      void replacement.then(() => {
+        if (pending.get(call.correlationId) === call && !send(call)) scheduleRepublish(call);
+      });
+      return true;
+    }
+    const target = channel;
+    if (!target) {
+      // Between connections: the next one's channel takes it, if it comes before the deadline.
+      scheduleRepublish(call);
+      return true;
+    }
+    try {
+      call.channel = target;
+      call.inFlight = true;
+      if (!call.publishOn(target)) saturated = true;
+      if (call.publishes > 0) republished += 1;
+      call.publishes += 1;
+      return true;
+    } catch (error) {
+      call.channel = undefined;
+      call.inFlight = false;
+      logger.warn({ err: error }, 'publish failed');
+      return false;
+    }
+  }
+
+  return {
+    async attach(fresh) {
+      fresh.on('blocked', (reason: string) => {
         blocked = true;
         logger.warn({ reason }, 'broker blocked publishing');
       });
-      model.on('unblocked', () => {
+      fresh.on('unblocked', () => {
         blocked = false;
         logger.info('broker unblocked publishing');
       });
-      fresh.on('close', () => {
-        onChannelClosed(fresh);
-        // A channel can die alone; closing its connection lets recovery rebuild both.
-        model.close().catch(() => undefined);
-      });
-      await fresh.assertExchange(EXCHANGE, 'direct', { durable: true });
-      // Direct reply-to must be consumed (no-ack) before the first publish on this channel.
-      await fresh.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
+      const opened = await openChannel(fresh);
+      await opened.assertExchange(EXCHANGE, 'direct', { durable: true });
       saturated = false;
       blocked = false;
-      channel = fresh;
+      model = fresh;
+      channel = opened;
     },
 
     call(command, body, { requestId, idempotency, actingUserId }) {
-      const current = channel;
       if (draining) {
         return Promise.reject(new AppError('broker_unavailable', 'the service is shutting down'));
       }
-      if (!current) {
+      if (!channel) {
         return Promise.reject(
           new AppError('broker_unavailable', 'the message broker is unreachable'),
         );
@@ -172,56 +291,80 @@ export function createRpcClient(deps: {
         );
       }
       const correlationId = randomUUID();
+      // The same message id on every publish: the consumer applies a command once per id.
+      const messageId = randomUUID();
+      const deadline = Date.now() + timeoutMs;
+      const content = Buffer.from(JSON.stringify(body));
+      const headers = {
+        [HEADER_REQUEST_ID]: requestId,
+        [HEADER_DEADLINE]: deadline,
+        ...(actingUserId !== undefined && { [HEADER_ACTING_USER]: actingUserId }),
+        ...(idempotency && {
+          [HEADER_IDEMPOTENCY_KEY]: idempotency.key,
+          [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,
+        }),
+      };
       return new Promise<Reply>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          if (!settle(correlationId)) return;
-          reject(
-            new AppError(
-              'reply_timeout',
-              `no reply within ${timeoutMs} ms; the command may still be applied`,
-            ),
-          );
-        }, timeoutMs);
-        const call: PendingCall = { channel: current, timer, resolve, reject };
-        pending.set(correlationId, call);
-        try {
-          const accepted = current.publish(
-            EXCHANGE,
-            routingKeyFor(COMMANDS[command].queue),
-            Buffer.from(JSON.stringify(body)),
-            {
-              persistent: true,
-              mandatory: true,
-              contentType: 'application/json',
-              messageId: randomUUID(),
-              correlationId,
-              replyTo: DIRECT_REPLY_QUEUE,
-              expiration: String(timeoutMs),
-              timestamp: Math.floor(Date.now() / 1000),
-              headers: {
-                [HEADER_REQUEST_ID]: requestId,
-                [HEADER_DEADLINE]: Date.now() + timeoutMs,
-                ...(actingUserId !== undefined && { [HEADER_ACTING_USER]: actingUserId }),
-                ...(idempotency && {
-                  [HEADER_IDEMPOTENCY_KEY]: idempotency.key,
-                  [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,
-                }),
-              },
-            },
-            (error: Error | null) => {
-              // amqplib also fails every unconfirmed publish with "channel closed" when the
-              // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
-              if (!error || error.message !== 'message nacked') return;
-              if (!settle(correlationId)) return;
+        const call: PendingCall = {
+          correlationId,
+          channel: undefined,
+          inFlight: false,
+          confirmed: false,
+          publishes: 0,
+          retries: 0,
+          deadline,
+          retry: undefined,
+          timer: setTimeout(() => {
+            if (!settle(correlationId)) return;
+            // Never confirmed and nothing in flight: every publish was nacked, none accepted.
+            if (!call.confirmed && !call.inFlight) {
               reject(
                 new AppError('command_not_confirmed', 'the broker did not accept the command'),
               );
-            },
-          );
-          if (!accepted) saturated = true;
-        } catch (error) {
+              return;
+            }
+            reject(
+              new AppError(
+                'reply_timeout',
+                `no reply within ${timeoutMs} ms; the command may still be applied`,
+              ),
+            );
+          }, timeoutMs),
+          publishOn: (target) =>
+            target.publish(
+              EXCHANGE,
+              routingKeyFor(COMMANDS[command].queue),
+              content,
+              {
+                persistent: true,
+                mandatory: true,
+                contentType: 'application/json',
+                messageId,
+                correlationId,
+                replyTo: DIRECT_REPLY_QUEUE,
+                // A re-publish expires at the same deadline as the first.
+                expiration: String(Math.max(1, deadline - Date.now())),
+                timestamp: Math.floor(Date.now() / 1000),
+                headers,
+              },
+              (error: Error | null) => {
+                if (pending.get(correlationId) !== call || call.channel !== target) return;
+                if (!error) {
+                  call.inFlight = false;
+                  call.confirmed = true;
+                  return;
+                }
+                // amqplib also fails every unconfirmed publish with "channel closed" when the
+                // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
+                if (error.message === 'message nacked') onNack(call);
+              },
+            ),
+          resolve,
+          reject,
+        };
+        pending.set(correlationId, call);
+        if (!send(call)) {
           settle(correlationId);
-          logger.warn({ err: error }, 'publish failed');
           reject(new AppError('broker_unavailable', 'the message broker is unreachable'));
         }
       });
@@ -229,6 +372,7 @@ export function createRpcClient(deps: {
 
     isConnected: () => channel !== undefined,
     pendingCount: () => pending.size,
+    republishedCount: () => republished,
 
     drain() {
       draining = true;

@@ -70,6 +70,23 @@ describe('producer loadConfig', () => {
     }
   });
 
+  it('accepts several brokers of one cluster as a comma-separated list', () => {
+    const list = 'amqp://app:pw@rabbit-1:5672, amqp://app:pw@rabbit-2:5672,amqps://app:pw@rabbit-3';
+    expect(loadConfig({ AUTH_DISABLED: 'true', AMQP_URL: list }).AMQP_URL).toBe(list);
+  });
+
+  it('names each bad entry of the broker list on a line of its own', () => {
+    try {
+      loadConfig({ AUTH_DISABLED: 'true', AMQP_URL: 'amqp://rabbit-1,http://x,,amqp://rabbit-4' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect((error as ConfigError).problems).toEqual([
+        'AMQP_URL: entry 2 "http://x" is not an amqp:// or amqps:// URL',
+        'AMQP_URL: entry 3 is empty',
+      ]);
+    }
+  });
+
   it('recognises the public development secret when auth signs with it', () => {
     expect(usesDevelopmentSecret(loadConfig({ AUTH_JWT_SECRET: DEVELOPMENT_JWT_SECRET }))).toBe(
       true,

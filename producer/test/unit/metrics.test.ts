@@ -11,7 +11,19 @@ describe('producer metrics', () => {
       'subscriptions_idempotent_replays_total',
       'subscriptions_rpc_duration_seconds',
       'subscriptions_rpc_pending_calls',
+      'subscriptions_rpc_republished_total',
     ]);
     expect(names).toContain('process_resident_memory_bytes');
+  });
+
+  it('reports the re-publishes the RPC client counted', async () => {
+    let republished = 2;
+    const { registry } = createProducerMetrics({
+      pendingCalls: () => 0,
+      republishedCalls: () => republished,
+    });
+    expect(await registry.metrics()).toContain('subscriptions_rpc_republished_total 2');
+    republished = 5;
+    expect(await registry.metrics()).toContain('subscriptions_rpc_republished_total 5');
   });
 });

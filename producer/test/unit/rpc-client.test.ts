@@ -15,7 +15,13 @@ class FakeConfirmChannel extends EventEmitter {
     options: Options.Publish;
     confirm(error?: Error): void;
   }[] = [];
+  closed = false;
   private onReply: ((message: ConsumeMessage | null) => void) | undefined;
+
+  async close() {
+    this.closed = true;
+    this.emit('close');
+  }
 
   async assertExchange() {
     return {};
@@ -64,6 +70,8 @@ const subscription = {
 };
 
 describe('rpc client correlation map', () => {
+  /** Every channel the client opened, oldest first. */
+  let channels: FakeConfirmChannel[];
   let channel: FakeConfirmChannel;
   let model: EventEmitter;
   let rpc: RpcClient;
@@ -71,13 +79,19 @@ describe('rpc client correlation map', () => {
 
   beforeEach(async () => {
     jest.useFakeTimers();
-    channel = new FakeConfirmChannel();
+    closeModel.mockClear();
+    channels = [];
     rpc = createRpcClient({ timeoutMs: 1_000, logger: testLogger, maxPending: 3 });
     model = Object.assign(new EventEmitter(), {
-      createConfirmChannel: async () => channel,
+      createConfirmChannel: async () => {
+        const opened = new FakeConfirmChannel();
+        channels.push(opened);
+        return opened;
+      },
       close: closeModel,
     });
     await rpc.attach(model as unknown as ChannelModel);
+    channel = channels[0] as FakeConfirmChannel;
   });
 
   afterEach(() => {
@@ -168,12 +182,119 @@ describe('rpc client correlation map', () => {
     expect(rpc.pendingCount()).toBe(0);
   });
 
-  it('rejects a command the broker nacks with command_not_confirmed', async () => {
+  it('publishes a nacked command again on a fresh channel, same ids, and takes its reply', async () => {
     const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
-    channel.published[0]?.confirm(new Error('message nacked'));
-    expect(await codeOf(call)).toBe('command_not_confirmed');
+    const first = channel.published[0];
+    first?.confirm(new Error('message nacked'));
+    await jest.advanceTimersByTimeAsync(99);
+    expect(channels).toHaveLength(2);
+    const fresh = channels[1] as FakeConfirmChannel;
+    expect(fresh.published).toHaveLength(0);
+
+    await jest.advanceTimersByTimeAsync(1);
+    const again = fresh.published[0];
+    expect(again?.options).toMatchObject({
+      messageId: first?.options.messageId,
+      correlationId: first?.options.correlationId,
+      headers: first?.options.headers,
+      expiration: '900',
+    });
+    again?.confirm();
+    fresh.reply(String(again?.options.correlationId), { ok: true, subscription });
+
+    await expect(call).resolves.toEqual({ ok: true, subscription });
+    expect(rpc.republishedCount()).toBe(1);
+    expect(channel.closed).toBe(true);
+    expect(closeModel).not.toHaveBeenCalled();
+    expect(rpc.isConnected()).toBe(true);
+  });
+
+  it('backs off between re-publishes and answers command_not_confirmed at the deadline', async () => {
+    const outcome = codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'a' }));
+    const publishedAt: number[] = [];
+    const nackEverything = () => {
+      for (const opened of channels) {
+        for (const message of opened.published.splice(0)) {
+          publishedAt.push(Date.now());
+          message.confirm(new Error('message nacked'));
+        }
+      }
+    };
+    const start = Date.now();
+    for (let ms = 0; ms < 1_000; ms += 10) {
+      nackEverything();
+      await jest.advanceTimersByTimeAsync(10);
+    }
+
+    expect(await outcome).toBe('command_not_confirmed');
+    expect(publishedAt.map((at) => at - start)).toEqual([0, 100, 300, 700]);
+    expect(rpc.republishedCount()).toBe(3);
     expect(rpc.pendingCount()).toBe(0);
   });
+
+  it('keeps a replaced channel open until the calls published on it have their replies', async () => {
+    const waiting = rpc.call('purchase', { user_id: 1 }, { requestId: 'a' });
+    const waitingId = lastCorrelationId();
+    channel.published[0]?.confirm();
+    const nacked = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
+    channel.published[1]?.confirm(new Error('message nacked'));
+    await jest.advanceTimersByTimeAsync(0);
+    const fresh = channels[1] as FakeConfirmChannel;
+
+    const meanwhile = rpc.call('purchase', { user_id: 3 }, { requestId: 'c' });
+    expect(channel.published).toHaveLength(2);
+    expect(fresh.published).toHaveLength(1);
+    expect(channel.closed).toBe(false);
+
+    channel.reply(waitingId, { ok: true, subscription });
+    await expect(waiting).resolves.toEqual({ ok: true, subscription });
+    expect(channel.closed).toBe(true);
+    expect(closeModel).not.toHaveBeenCalled();
+
+    await jest.advanceTimersByTimeAsync(100);
+    expect(fresh.published).toHaveLength(2);
+    for (const message of fresh.published) {
+      message.confirm();
+      fresh.reply(String(message.options.correlationId), { ok: true, subscription });
+    }
+    await expect(nacked).resolves.toMatchObject({ ok: true });
+    await expect(meanwhile).resolves.toMatchObject({ ok: true });
+  });
+
+  it('answers reply_lost when the connection drops while a re-publish awaits its confirm', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    channel.published[0]?.confirm(new Error('message nacked'));
+    await jest.advanceTimersByTimeAsync(100);
+    const fresh = channels[1] as FakeConfirmChannel;
+    expect(fresh.published).toHaveLength(1);
+
+    fresh.emit('close');
+
+    expect(await codeOf(call)).toBe('reply_lost');
+    expect(closeModel).toHaveBeenCalled();
+  });
+
+  it('publishes a nacked command on the next connection if it comes before the deadline', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    channel.published[0]?.confirm(new Error('message nacked'));
+    await jest.advanceTimersByTimeAsync(0);
+    (channels[1] as FakeConfirmChannel).emit('close');
+    expect(rpc.pendingCount()).toBe(1);
+
+    await jest.advanceTimersByTimeAsync(250);
+    await rpc.attach(model as unknown as ChannelModel);
+    await jest.advanceTimersByTimeAsync(200);
+    const next = channels[2] as FakeConfirmChannel;
+    expect(next.published).toHaveLength(1);
+    next.published[0]?.confirm();
+    next.reply(lastCorrelationIdOf(next), { ok: true, subscription });
+    await expect(call).resolves.toMatchObject({ ok: true });
+    expect(rpc.republishedCount()).toBe(1);
+  });
+
+  function lastCorrelationIdOf(opened: FakeConfirmChannel): string {
+    return String(opened.published.at(-1)?.options.correlationId);
+  }
 
   it('on channel loss, fails every pending call as outcome unknown, confirmed or not', async () => {
     const unconfirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
