@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the local MariaDB and RabbitMQ that the tests talk to are running, starting
 # either one if it is down, and that RabbitMQ's management API (port 15672, where the tests make
-# their virtual hosts) is on. Safe to run when everything is already up.
+# their virtual hosts) is on, and that docker-compose is installed for the compose file checks of
+# the unit tests (`docker-compose config -q` needs no engine). Safe to run when everything is
+# already up.
 set -euo pipefail
 
 wait_for() {
@@ -33,6 +35,19 @@ if ! management_up; then
   echo "ensure-services: enabling RabbitMQ's management plugin"
   rabbitmq-plugins -q enable rabbitmq_management
   wait_for "RabbitMQ management API" 60 management_up
+fi
+
+install_docker_compose() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+}
+if ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "ensure-services: installing docker-compose"
+    install_docker_compose || { apt-get update -qq && install_docker_compose; }
+  else
+    # Only a warning: the services are up. With CI=true the compose check fails without it.
+    echo "ensure-services: docker-compose is missing; as root: apt-get install -y docker-compose" >&2
+  fi
 fi
 
 echo "ensure-services: MariaDB, RabbitMQ and its management API are up"

@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
@@ -18,8 +20,8 @@ import {
 } from '../../tools/src/settings';
 
 /**
- * No Docker engine runs the tests, so the compose files and the Dockerfiles are checked as text.
- * `docker compose config -q` (with and without the override) validates them against the schema.
+ * No Docker engine runs the tests, so the compose files and the Dockerfiles are checked as text,
+ * and `docker-compose config -q` validates each combination of compose files against the schema.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -42,6 +44,8 @@ interface ComposeService {
   restart?: string;
   healthcheck?: { test?: string | string[] };
   profiles?: string[];
+  hostname?: string;
+  scale?: number;
 }
 
 interface ComposeFile {
@@ -51,6 +55,8 @@ interface ComposeFile {
 const composeText = readRootFile('docker-compose.yml');
 const compose = parse(composeText) as ComposeFile;
 const override = parse(readRootFile('docker-compose.override.yml')) as ComposeFile;
+// Its nodes share one definition through a YAML merge key (`<<`), which compose expands too.
+const cluster = parse(readRootFile('docker-compose.cluster.yml'), { merge: true }) as ComposeFile;
 
 function service(name: string, file: ComposeFile = compose): ComposeService {
   const found = file.services[name];
@@ -77,8 +83,8 @@ function interpolateWithNoVariables(value: string): string {
 }
 
 /** A service's environment as its process receives it on a fresh clone. */
-function resolvedEnvironment(name: string): Record<string, string> {
-  const environment = service(name).environment ?? {};
+function resolvedEnvironment(name: string, file: ComposeFile = compose): Record<string, string> {
+  const environment = service(name, file).environment ?? {};
   const entries = Array.isArray(environment)
     ? environment.map((line) => {
         const [key = '', ...rest] = line.split('=');
@@ -306,6 +312,156 @@ describe('docker-compose.override.yml', () => {
   });
 });
 
+const CLUSTER_NODES = ['rabbitmq-1', 'rabbitmq-2', 'rabbitmq-3'];
+const CLUSTER_CONFIG = './deploy/rabbitmq-cluster/rabbitmq.conf';
+
+/** The `${NAME...}` variables a value reads. */
+function variablesIn(value: string): string[] {
+  return [...value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1] ?? '');
+}
+
+describe('docker-compose.cluster.yml', () => {
+  it('adds the nodes rabbitmq-1..3 and changes only rabbitmq, consumer and producer', () => {
+    expect(Object.keys(cluster.services).sort()).toEqual(
+      ['consumer', 'producer', 'rabbitmq', ...CLUSTER_NODES].sort(),
+    );
+  });
+
+  it('keeps the single rabbitmq service of the main file defined but runs none of it (scale 0)', () => {
+    expect(service('rabbitmq', cluster)).toEqual({ scale: 0 });
+  });
+
+  it.each(CLUSTER_NODES)(
+    'runs %s on the main file’s image, under a fixed host name, with its own data',
+    (name) => {
+      const node = service(name, cluster);
+      expect(node.image).toBe(service('rabbitmq').image);
+      expect(node.hostname).toBe(name);
+      expect(node.healthcheck?.test).toEqual(service('rabbitmq').healthcheck?.test);
+      expect(node.volumes).toEqual([
+        `${name}-data:/var/lib/rabbitmq`,
+        `${CLUSTER_CONFIG}:/etc/rabbitmq/conf.d/20-cluster.conf:ro`,
+      ]);
+      expect(node.ports).toBeUndefined();
+    },
+  );
+
+  it('gives the three nodes one Erlang cookie, from RABBITMQ_ERLANG_COOKIE', () => {
+    const cookies = CLUSTER_NODES.map(
+      (name) =>
+        (service(name, cluster).environment as Record<string, string>)['RABBITMQ_ERLANG_COOKIE'],
+    );
+    expect(new Set(cookies).size).toBe(1);
+    expect(variablesIn(cookies[0] ?? '')).toEqual(['RABBITMQ_ERLANG_COOKIE']);
+    expect(resolvedEnvironment('rabbitmq-1', cluster).RABBITMQ_ERLANG_COOKIE).not.toBe('');
+  });
+
+  it('creates on every node the account of the main file’s rabbitmq service', () => {
+    for (const name of CLUSTER_NODES) {
+      expect({ name, environment: resolvedEnvironment(name, cluster) }).toEqual({
+        name,
+        environment: expect.objectContaining(resolvedEnvironment('rabbitmq')),
+      });
+    }
+  });
+
+  it('mounts a rabbitmq.conf that lists the three nodes and pauses a minority on a split', () => {
+    const settings = new Map(
+      readRootFile(CLUSTER_CONFIG)
+        .split('\n')
+        .map((line) => /^([a-z_.0-9]+)\s*=\s*(.*?)\s*$/.exec(line))
+        .filter((match): match is RegExpExecArray => match !== null)
+        .map((match) => [match[1] ?? '', match[2] ?? ''] as const),
+    );
+    expect(settings.get('cluster_formation.peer_discovery_backend')).toBe('classic_config');
+    const listed = [...settings]
+      .filter(([key]) => key.startsWith('cluster_formation.classic_config.nodes.'))
+      .map(([, node]) => node);
+    expect(listed).toEqual(CLUSTER_NODES.map((name) => `rabbit@${name}`));
+    expect(settings.get('cluster_partition_handling')).toBe('pause_minority');
+  });
+
+  it.each(['consumer', 'producer'])(
+    'gives %s exactly the three nodes in AMQP_URL, with the account they create',
+    (name) => {
+      const urls = (resolvedEnvironment(name, cluster).AMQP_URL ?? '')
+        .split(',')
+        .map((url) => new URL(url.trim()));
+      expect(urls.map((url) => `${url.protocol}//${url.host}`)).toEqual(
+        CLUSTER_NODES.map((node) => `amqp://${node}:5672`),
+      );
+      const account = resolvedEnvironment('rabbitmq');
+      for (const url of urls) {
+        expect(decodeURIComponent(url.username)).toBe(account.RABBITMQ_DEFAULT_USER);
+        expect(decodeURIComponent(url.password)).toBe(account.RABBITMQ_DEFAULT_PASS);
+      }
+      expect(Object.keys(service(name, cluster).environment ?? {})).toEqual(['AMQP_URL']);
+    },
+  );
+
+  it.each(apps.filter((app) => app.name !== 'migrate'))(
+    'gives $name, over the main file, an environment its config accepts',
+    (app) => {
+      const merged = {
+        ...resolvedEnvironment(app.name),
+        ...resolvedEnvironment(app.name, cluster),
+      };
+      expect(() => app.loadConfig(merged)).not.toThrow();
+    },
+  );
+
+  it.each(['consumer', 'producer'])('starts %s once all three nodes report healthy', (name) => {
+    expect(service(name, cluster).depends_on).toEqual(
+      Object.fromEntries(CLUSTER_NODES.map((node) => [node, { condition: 'service_healthy' }])),
+    );
+  });
+
+  it('reads no variable but those of the main file, and the Erlang cookie', () => {
+    const main = new Set(stringsIn(compose).flatMap(variablesIn));
+    const read = new Set(stringsIn(cluster).flatMap(variablesIn));
+    expect([...read].filter((key) => !main.has(key))).toEqual(['RABBITMQ_ERLANG_COOKIE']);
+  });
+});
+
+/** The docker-compose binary, when this machine has one. */
+function findDockerCompose(): string | undefined {
+  const probe = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8' });
+  return probe.error ? undefined : probe.stdout.trim();
+}
+
+const composeVersion = findDockerCompose();
+// CI must really run the check: there a missing binary fails the test instead of skipping it.
+const itWithCompose = composeVersion !== undefined || process.env['CI'] === 'true' ? it : it.skip;
+
+describe('docker-compose config -q, as on a fresh clone (no .env, no variables set)', () => {
+  itWithCompose.each([
+    'docker-compose.yml',
+    'docker-compose.yml + docker-compose.override.yml',
+    'docker-compose.yml + docker-compose.cluster.yml',
+  ])('accepts %s', (combination) => {
+    const files = combination.split(' + ');
+    if (composeVersion === undefined) {
+      throw new Error(
+        'docker-compose is not installed: `sudo apt-get install -y docker-compose` ' +
+          '(scripts/ensure-services.sh does it as root)',
+      );
+    }
+    const scratch = mkdtempSync(path.join(tmpdir(), 'compose-config-'));
+    try {
+      const emptyEnvFile = path.join(scratch, '.env');
+      writeFileSync(emptyEnvFile, '');
+      const result = spawnSync(
+        'docker-compose',
+        ['--env-file', emptyEnvFile, ...files.flatMap((file) => ['-f', file]), 'config', '-q'],
+        { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } },
+      );
+      expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('.env.example', () => {
   const lines = readRootFile('.env.example').split('\n');
   const listed = new Map(
@@ -323,7 +479,7 @@ describe('.env.example', () => {
   });
 
   it('lists every variable the compose files read', () => {
-    const read = [compose, override].flatMap((file) =>
+    const read = [compose, override, cluster].flatMap((file) =>
       stringsIn(file).flatMap((value) =>
         [...value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1] ?? ''),
       ),
