@@ -263,8 +263,19 @@ export async function connectBroker(options: {
       maxDelay: 5_000,
       waitForConnect: false,
       setup: async (model: ChannelModel) => {
-        coalesceWrites(model);
-        await setup(model);
+        // amqplib listens for the new connection's errors only once setup is done; a node that
+        // accepts and then drops the connection (541 while it rejoins its cluster) would
+        // otherwise raise an unhandled 'error' and end the process. Setup then fails and
+        // recovery goes on to the next broker.
+        const onSetupError = (error: Error) =>
+          logger.warn({ err: error }, 'broker connection failed during setup');
+        model.on('error', onSetupError);
+        try {
+          coalesceWrites(model);
+          await setup(model);
+        } finally {
+          model.removeListener('error', onSetupError);
+        }
       },
     },
   });
