@@ -17,6 +17,8 @@ const project = (displayName, testMatch, globalSetup) => ({
   ...(globalSetup ? { globalSetup } : {}),
   rootDir: __dirname,
   testMatch,
+  // The cluster scenarios run apart, by `npm run test:cluster` (jest.cluster.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/e2e/cluster/'],
   transform,
   moduleNameMapper,
   testEnvironment: 'node',

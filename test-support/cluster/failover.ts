@@ -1,0 +1,464 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QUEUES } from '@subscriptions/contracts';
+import { releaseAll } from '../cleanup';
+import { createTestDatabase, type TestDatabase } from '../database';
+import { createApi, type Api, type SubscriptionBody } from '../http/api';
+import {
+  type Answer,
+  isRetryable,
+  isSuccess,
+  printFigures,
+  sendPurchase,
+  sendStatusChange,
+  tally,
+} from '../http/load';
+import {
+  countByUser,
+  createUsers,
+  findLedgerInconsistencies,
+  readLedger,
+} from '../outcomes/ledger';
+import {
+  type Producer,
+  type ServiceProcess,
+  startConsumer,
+  startProducer,
+} from '../processes/services';
+import {
+  type NodeNumber,
+  type QueueInfo,
+  type RabbitmqCluster,
+  startCluster,
+} from './rabbitmq-cluster';
+
+/** Short enough that a lost reply is retried within seconds, long enough for a leader election. */
+export const RPC_TIMEOUT_MS = 5_000;
+/** Each of the two producers drives this many clients, one request at a time each. */
+const CLIENTS_PER_PRODUCER = 4;
+/** A client's pause between two requests: a steady load that leaves the two cores room. */
+const THINK_MS = 60;
+/** The backoff between two attempts of one request (same key), as a patient client would. */
+const RETRY_BACKOFF_MS = 250;
+/** A request that has no final answer after this long is reported as never answered. */
+const REQUEST_GIVE_UP_MS = 45_000;
+/** Users made up front: more than the clients can go through in a scenario. */
+const USERS = 3_000;
+/** purchase, then cancel, restart, cancel: each step valid from the one before. */
+const CHAIN: readonly ('purchase' | 'cancel' | 'restart')[] = [
+  'purchase',
+  'cancel',
+  'restart',
+  'cancel',
+];
+const READY_PROBE_MS = 500;
+const QUEUE_POLL_MS = 2_000;
+
+/** The cluster and the two producers and three consumers on it, with a scratch database. */
+export interface ClusterStage {
+  cluster: RabbitmqCluster;
+  db: TestDatabase;
+  producers: Producer[];
+  consumers: ServiceProcess[];
+  /** The node each producer started on, by index. */
+  producerNodes: readonly NodeNumber[];
+  users: number[];
+  /** Names of the processes that have exited since they started, in order. */
+  exits: string[];
+  release(): Promise<void>;
+}
+
+export interface StageOptions {
+  /** The node each of the two producers starts on (its AMQP_URL list begins there). */
+  producerNodes?: readonly [NodeNumber, NodeNumber];
+}
+
+/**
+ * A fresh cluster, then consumers on nodes 1, 2 and 3 (the first declares the command queues,
+ * so they are led by node 1 and replicated on all three), then the producers.
+ */
+export async function createClusterStage(options: StageOptions = {}): Promise<ClusterStage> {
+  const { producerNodes = [2, 3] } = options;
+  const cluster = await startCluster();
+  const producers: Producer[] = [];
+  const consumers: ServiceProcess[] = [];
+  const exits: string[] = [];
+  let db: TestDatabase | undefined;
+  const release = async () => {
+    try {
+      await releaseAll([
+        ...producers.map((producer) => producer.stop()),
+        ...consumers.map((consumer) => consumer.stop()),
+      ]);
+    } finally {
+      await releaseAll([db?.drop(), cluster.teardown()]);
+    }
+  };
+  const follow = (service: ServiceProcess, label: string) => {
+    void service.waitForExit().then(() => exits.push(`${label} (pid ${service.pid})`));
+  };
+  try {
+    db = await createTestDatabase();
+    const database = db.name;
+    for (const node of [1, 2, 3] as const) {
+      const consumer = await startConsumer({ amqpUrl: cluster.amqpUrlList(node), database });
+      consumers.push(consumer);
+      follow(consumer, `consumer on node${node}`);
+    }
+    for (const node of producerNodes) {
+      const producer = await startProducer({
+        amqpUrl: cluster.amqpUrlList(node),
+        database,
+        rpcTimeoutMs: RPC_TIMEOUT_MS,
+      });
+      producers.push(producer);
+      follow(producer, `producer on node${node}`);
+    }
+    const users = await createUsers(db.pool, USERS, 'Cluster');
+    return { cluster, db, producers, consumers, producerNodes, users, exits, release };
+  } catch (error) {
+    await release().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The command queues as the cluster sees them; fails when one is missing. */
+export async function commandQueues(cluster: RabbitmqCluster): Promise<QueueInfo[]> {
+  const queues = await cluster.queueInfo();
+  return QUEUES.map((name) => {
+    const queue = queues.find((candidate) => candidate.name === name);
+    if (!queue) throw new Error(`queue ${name} is not declared: ${JSON.stringify(queues)}`);
+    return queue;
+  });
+}
+
+/** The node that leads most of the command queues (all of them, as the stage declares them). */
+export async function commandQueueLeader(cluster: RabbitmqCluster): Promise<NodeNumber> {
+  const leaders = (await commandQueues(cluster)).map((queue) => queue.leader);
+  const [first] = leaders;
+  const most = leaders.reduce(
+    (best, leader) =>
+      leaders.filter((other) => other === leader).length >
+      leaders.filter((other) => other === best).length
+        ? leader
+        : best,
+    first,
+  );
+  if (most === undefined) throw new Error('the command queues have no leader');
+  return cluster.nodeNamed(most).number;
+}
+
+/** Waits until every command queue counts all `nodes` among its online members. */
+export async function waitUntilOnline(
+  cluster: RabbitmqCluster,
+  nodes: readonly NodeNumber[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  const names = nodes.map((node) => `node${node}@localhost`);
+  const deadline = performance.now() + timeoutMs;
+  let seen: QueueInfo[] = [];
+  while (performance.now() < deadline) {
+    try {
+      seen = await commandQueues(cluster);
+      if (seen.every((queue) => names.every((name) => queue.online.includes(name)))) return;
+    } catch {
+      // A node that is still joining may not answer yet: ask again.
+    }
+    await sleep(QUEUE_POLL_MS);
+  }
+  throw new Error(`${names.join(', ')} not online in every command queue: ${JSON.stringify(seen)}`);
+}
+
+/** One request as the client saw it: every attempt under one Idempotency-Key. */
+export interface Request {
+  kind: (typeof CHAIN)[number];
+  key: string;
+  userId: number;
+  producer: number;
+  /** The subscription a cancel or restart was for. */
+  subscriptionId: number | undefined;
+  attempts: Answer[];
+  /** The last attempt, when it was not one to retry. */
+  final: Answer | undefined;
+}
+
+export interface ReadyProbe {
+  producer: number;
+  status: number;
+  at: number;
+}
+
+export interface FailoverRun {
+  scenario: string;
+  requests: Request[];
+  readyProbes: ReadyProbe[];
+  loadStartedAt: number;
+  faultAt: number;
+  faultEndedAt: number;
+  loadEndedAt: number;
+  /** Nodes the fault stopped or killed and started again. */
+  restartedNodes: NodeNumber[];
+}
+
+export interface Fault {
+  /** Runs the fault; resolves with the nodes it took down and brought back, once they are back. */
+  (stage: ClusterStage): Promise<NodeNumber[]>;
+}
+
+export interface FailoverOptions {
+  scenario: string;
+  fault: Fault;
+  /** Load before the fault, and after it once the nodes are back. */
+  warmupMs?: number;
+  cooldownMs?: number;
+}
+
+/**
+ * Runs the steady load (purchases, cancels and restarts on both producers), the fault in the
+ * middle of it, and a while of load after; then lets every request in flight reach a final answer.
+ */
+export async function runFailover(
+  stage: ClusterStage,
+  options: FailoverOptions,
+): Promise<FailoverRun> {
+  const { scenario, fault, warmupMs = 6_000, cooldownMs = 6_000 } = options;
+  const apis = stage.producers.map((producer) => createApi(producer.baseUrl));
+  const requests: Request[] = [];
+  const readyProbes: ReadyProbe[] = [];
+  let stopping = false;
+  let nextUser = 0;
+
+  async function client(producer: number): Promise<void> {
+    const api = apis[producer] as Api;
+    while (!stopping && nextUser < stage.users.length) {
+      const userId = stage.users[nextUser] as number;
+      nextUser += 1;
+      let subscriptionId: number | undefined;
+      for (const kind of CHAIN) {
+        if (stopping) break;
+        const request: Request = {
+          kind,
+          key: randomUUID(),
+          userId,
+          producer,
+          subscriptionId,
+          attempts: [],
+          final: undefined,
+        };
+        requests.push(request);
+        await sendUntilFinal(api, request);
+        if (!request.final || !isSuccess(request.final)) break;
+        if (kind === 'purchase') subscriptionId = (request.final.body as SubscriptionBody).id;
+        await sleep(THINK_MS);
+      }
+    }
+  }
+
+  async function probeReadiness(): Promise<void> {
+    while (!stopping) {
+      await Promise.all(
+        apis.map(async (api, producer) => {
+          const status = await api
+            .send('GET', '/readyz')
+            .then((response) => response.status)
+            .catch(() => 0);
+          readyProbes.push({ producer, status, at: performance.now() });
+        }),
+      );
+      await sleep(READY_PROBE_MS);
+    }
+  }
+
+  const loadStartedAt = performance.now();
+  const clients = Array.from({ length: CLIENTS_PER_PRODUCER * apis.length }, (_, index) =>
+    client(index % apis.length),
+  );
+  const probes = probeReadiness();
+  let faultAt: number;
+  let faultEndedAt: number;
+  let restartedNodes: NodeNumber[];
+  try {
+    await sleep(warmupMs);
+    faultAt = performance.now();
+    restartedNodes = await fault(stage);
+    faultEndedAt = performance.now();
+    await sleep(cooldownMs);
+  } finally {
+    stopping = true;
+    await Promise.all([...clients, probes]);
+  }
+  return {
+    scenario,
+    requests,
+    readyProbes,
+    loadStartedAt,
+    faultAt,
+    faultEndedAt,
+    loadEndedAt: performance.now(),
+    restartedNodes,
+  };
+}
+
+/** Same key, same body, until an answer that is not one to retry (or the client gives up). */
+async function sendUntilFinal(api: Api, request: Request): Promise<void> {
+  const giveUpAt = performance.now() + REQUEST_GIVE_UP_MS;
+  for (;;) {
+    const answer =
+      request.kind === 'purchase'
+        ? await sendPurchase(api, request.userId, request.key)
+        : await sendStatusChange(api, request.subscriptionId as number, request.kind, request.key);
+    request.attempts.push(answer);
+    // No answer at all is final here: the producer is never meant to go away.
+    if (answer.status === 0 || !isRetryable(answer)) {
+      request.final = answer;
+      return;
+    }
+    if (performance.now() > giveUpAt) return;
+    await sleep(Math.min(1_000, (answer.retryAfter ?? 0) * 1_000) || RETRY_BACKOFF_MS);
+  }
+}
+
+/** The figures a run is judged by. Times in ms. */
+export interface FailoverFigures {
+  keys: number;
+  requests: number;
+  statuses: Record<string, number>;
+  retries: number;
+  replays: number;
+  longestGapMs: number;
+  firstSuccessAfterFaultMs: number;
+  slowestAttemptMs: number;
+  faultMs: number;
+}
+
+export function measureFailover(run: FailoverRun): FailoverFigures {
+  const attempts = run.requests.flatMap((request) => request.attempts);
+  const successes = attempts
+    .filter(isSuccess)
+    .map((answer) => answer.answeredAt)
+    .sort((a, b) => a - b);
+  let longestGapMs = 0;
+  for (let index = 1; index < successes.length; index += 1) {
+    longestGapMs = Math.max(
+      longestGapMs,
+      (successes[index] as number) - (successes[index - 1] as number),
+    );
+  }
+  const firstAfterFault = attempts
+    .filter((answer) => isSuccess(answer) && answer.sentAt >= run.faultAt)
+    .reduce((first, answer) => Math.min(first, answer.answeredAt), Number.POSITIVE_INFINITY);
+  return {
+    keys: run.requests.length,
+    requests: attempts.length,
+    statuses: tally(attempts).statuses,
+    retries: attempts.length - run.requests.length,
+    replays: attempts.filter((answer) => answer.replayed).length,
+    longestGapMs: Math.round(longestGapMs),
+    firstSuccessAfterFaultMs: Math.round(firstAfterFault - run.faultAt),
+    slowestAttemptMs: Math.round(
+      attempts.reduce((most, answer) => Math.max(most, answer.answeredAt - answer.sentAt), 0),
+    ),
+    faultMs: Math.round(run.faultEndedAt - run.faultAt),
+  };
+}
+
+export function printFailover(run: FailoverRun, figures: FailoverFigures): void {
+  printFigures(run.scenario, {
+    requests: figures.requests,
+    keys: figures.keys,
+    statuses: figures.statuses,
+    retries: figures.retries,
+    replays: figures.replays,
+    longest_gap_ms: figures.longestGapMs,
+    first_2xx_after_fault_ms: figures.firstSuccessAfterFaultMs,
+    slowest_attempt_ms: figures.slowestAttemptMs,
+    fault_ms: figures.faultMs,
+    restarted: run.restartedNodes.map((node) => `node${node}`),
+  });
+}
+
+/**
+ * What the rows say against what the clients were told, as readable lines (empty when all is
+ * well): every key ended 2xx and applied once, every 2xx is backed by its row and its event,
+ * nothing doubled, no status outside 2xx/409/503/504.
+ */
+export async function auditFailover(stage: ClusterStage, run: FailoverRun): Promise<string[]> {
+  const problems: string[] = [];
+  const ledger = await readLedger(stage.db.pool);
+  problems.push(...findLedgerInconsistencies(ledger));
+  const perUser = countByUser(ledger);
+  const changesBySubscription = new Map<number, number>();
+  let purchases = 0;
+  for (const request of run.requests) {
+    for (const answer of request.attempts) {
+      if (!isSuccess(answer) && ![409, 503, 504].includes(answer.status)) {
+        problems.push(`${describe(request)}: answered ${answer.status} ${answer.code ?? ''}`);
+      }
+    }
+    const { final } = request;
+    if (!final || !isSuccess(final)) {
+      problems.push(
+        `${describe(request)}: no 2xx after ${request.attempts.length} attempts, last ` +
+          `${request.attempts.at(-1)?.status} ${request.attempts.at(-1)?.code ?? ''}`,
+      );
+      continue;
+    }
+    const body = final.body as SubscriptionBody;
+    const entry = ledger.get(body.id);
+    if (!entry || entry.userId !== request.userId) {
+      problems.push(
+        `${describe(request)}: answered ${final.status} for subscription ${body.id}, no such row`,
+      );
+      continue;
+    }
+    if (request.kind === 'purchase') {
+      purchases += 1;
+      if (final.status !== 201) problems.push(`${describe(request)}: answered ${final.status}`);
+      if (perUser.get(request.userId) !== 1) {
+        problems.push(`${describe(request)}: ${perUser.get(request.userId)} subscriptions`);
+      }
+    } else {
+      const expected = request.kind === 'cancel' ? 'CANCELED' : 'ACTIVE';
+      if (final.status !== 200 || body.status !== expected) {
+        problems.push(`${describe(request)}: answered ${final.status} ${body.status}`);
+      }
+      changesBySubscription.set(body.id, (changesBySubscription.get(body.id) ?? 0) + 1);
+    }
+  }
+  if (ledger.size !== purchases) {
+    problems.push(`${ledger.size} subscriptions for ${purchases} purchases answered 201`);
+  }
+  for (const entry of ledger.values()) {
+    const answered = changesBySubscription.get(entry.id) ?? 0;
+    if (entry.version !== answered) {
+      problems.push(
+        `subscription ${entry.id}: ${entry.version} changes applied, ${answered} answered 200`,
+      );
+    }
+  }
+  return problems;
+}
+
+function describe(request: Request): string {
+  return `${request.kind} of user ${request.userId} (key ${request.key})`;
+}
+
+/** What must hold of the processes and queues after any scenario. */
+export async function auditCluster(stage: ClusterStage, run: FailoverRun): Promise<string[]> {
+  const problems = stage.exits.map((exit) => `${exit} exited`);
+  const queues = await commandQueues(stage.cluster);
+  const all = stage.cluster.nodes.map((node) => node.name).sort();
+  for (const queue of queues) {
+    if (queue.type !== 'quorum') problems.push(`${queue.name} is ${queue.type}`);
+    if (queue.members.join() !== all.join()) {
+      problems.push(`${queue.name} members ${queue.members.join(', ')}`);
+    }
+    for (const node of run.restartedNodes) {
+      if (!queue.online.includes(`node${node}@localhost`)) {
+        problems.push(`${queue.name}: node${node} not back online (${queue.online.join(', ')})`);
+      }
+    }
+  }
+  return problems;
+}
