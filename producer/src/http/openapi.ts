@@ -1,3 +1,4 @@
+import { ADMIN_SCOPE } from '@subscriptions/contracts';
 import { z } from 'zod';
 import {
   createDocument,
@@ -256,7 +257,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           bearerFormat: 'JWT',
           description:
             'HS256 JWT: `sub` is the user id, `exp` required; a `scope` containing ' +
-            '`subscriptions:admin` may act on any user. `npm run token -- <user_id> [--admin]` prints one.',
+            `\`${ADMIN_SCOPE}\` may act on any user. \`npm run token -- <user_id> [--admin]\` prints one.`,
         },
       },
       headers: HEADERS,

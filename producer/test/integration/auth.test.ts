@@ -2,6 +2,7 @@ import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
+import { ADMIN_SCOPE } from '@subscriptions/contracts';
 import { signToken } from '@subscriptions/tools';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
@@ -97,8 +98,7 @@ describe('authentication and ownership', () => {
       ],
       [
         'alg none',
-        async () =>
-          `Bearer ${unsigned({ sub: '1', exp: now() + 60, scope: 'subscriptions:admin' })}`,
+        async () => `Bearer ${unsigned({ sub: '1', exp: now() + 60, scope: ADMIN_SCOPE })}`,
       ],
       [
         'HS512 with the right secret',
