@@ -33,6 +33,8 @@ export function createCommandConsumer(deps: {
 
   return {
     async attach(model) {
+      // A reconnect during shutdown must not start consuming again while the pool closes.
+      if (stopping) throw new Error('the consumer is stopping');
       const channel = await model.createChannel();
       channel.on('error', (error: Error) => logger.warn({ err: error }, 'channel error'));
       channel.on('close', () => {
