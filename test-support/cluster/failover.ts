@@ -462,3 +462,17 @@ export async function auditCluster(stage: ClusterStage, run: FailoverRun): Promi
   }
   return problems;
 }
+
+/**
+ * What every scenario checks after its run: its figures (printed), and the problems the ledger
+ * and the cluster show, which must be none.
+ */
+export async function reviewFailover(
+  stage: ClusterStage,
+  run: FailoverRun,
+): Promise<{ figures: FailoverFigures; problems: string[] }> {
+  const figures = measureFailover(run);
+  printFailover(run, figures);
+  const problems = [...(await auditFailover(stage, run)), ...(await auditCluster(stage, run))];
+  return { figures, problems };
+}

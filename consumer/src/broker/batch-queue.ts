@@ -15,7 +15,8 @@ export interface BatchQueue<T> {
 /**
  * Group commit: everything pushed in one turn of the event loop forms one batch, of `maxBatch`
  * at most. While `maxConcurrentBatches` batches run, new items wait and form the next one, so
- * batches grow with the load and a lone item is not delayed.
+ * batches grow with the load and a lone item is not delayed. `run` settles its own failures:
+ * it must not reject.
  */
 export function createBatchQueue<T>(
   options: BatchOptions,

@@ -134,7 +134,11 @@ export async function startCommandListener(deps: {
   };
 
   const batches = createBatchQueue<Pending>({ ...DEFAULT_BATCHING, ...deps.batching }, (batch) =>
-    runWithRetries(batch, { execute, settle: settlement, now, isStopping: () => stopping }),
+    runWithRetries(batch, { execute, settle: settlement, now, isStopping: () => stopping }).catch(
+      // The executor's own failures are settled inside; this is a settlement that threw (a bug),
+      // logged rather than left as an unhandled rejection that would end the process.
+      (error: unknown) => logger.error({ err: error, commands: batch.length }, 'batch not settled'),
+    ),
   );
 
   function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
