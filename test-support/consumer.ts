@@ -1,9 +1,5 @@
 import amqp from 'amqplib';
-import {
-  type CommandListener,
-  startCommandListener,
-} from '../consumer/src/broker/command-listener';
-import { assertTopology } from '../consumer/src/broker/topology';
+import { createCommandConsumer } from '../consumer/src/broker/command-consumer';
 import { createDatabasePool } from '../consumer/src/db/pool';
 import { type ConsumerMetrics, createConsumerMetrics } from '../consumer/src/metrics';
 import { createBatchExecutor } from '../consumer/src/subscriptions/apply-command';
@@ -16,7 +12,10 @@ export interface InProcessConsumer {
   stop(): Promise<void>;
 }
 
-/** The consumer's real pieces wired in-process on a vhost and a database of the test's own. */
+/**
+ * The consumer's real pieces wired in-process on a vhost and a database of the test's own: the
+ * command listener and the unapplied recorder, on one connection without recovery.
+ */
 export async function startInProcessConsumer(options: {
   amqpUrl: string;
   database: string;
@@ -28,21 +27,21 @@ export async function startInProcessConsumer(options: {
     database: options.database,
     connectionLimit: concurrency,
   });
-  const connection = await amqp.connect(options.amqpUrl, { noDelay: true });
-  const channel = await connection.createChannel();
-  await channel.prefetch(concurrency);
-  await assertTopology(channel);
+  const repository = createSubscriptionRepository(pool);
   const metrics = createConsumerMetrics();
-  const listener: CommandListener = await startCommandListener({
-    channel,
-    execute: createBatchExecutor(createSubscriptionRepository(pool)),
+  const commands = createCommandConsumer({
+    prefetch: concurrency,
+    execute: createBatchExecutor(repository),
+    recordOutcome: (outcome) => repository.recordOutcome(outcome, new Date()),
     logger: testLogger,
     metrics,
   });
+  const connection = await amqp.connect(options.amqpUrl, { noDelay: true });
+  await commands.attach(connection);
   return {
     metrics,
     async stop() {
-      await listener.stop();
+      await commands.stop();
       await connection.close();
       await pool.end();
     },

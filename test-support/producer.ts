@@ -1,12 +1,20 @@
 import { createApp } from '../producer/src/app';
 import { connectBroker } from '@subscriptions/platform';
 import { createRpcClient } from '../producer/src/broker/rpc-client';
+import { createCommandIds } from '../producer/src/commands/command-ids';
 import { type AuthOptions, createAuthenticator } from '../producer/src/http/auth';
 import { createProducerMetrics } from '../producer/src/metrics';
 import { createReadPool } from '../producer/src/read-model/pool';
 import { createSubscriptionQueries } from '../producer/src/read-model/subscription-queries';
 import { mysqlServer } from './database';
 import { testLogger } from './logger';
+
+/** What the app needs to mint and read command ids, as the producer's defaults set it. */
+export const COMMAND_SETTINGS = {
+  commandIds: createCommandIds('test-secret-for-command-ids-0123456789'),
+  rpcTimeoutMs: 5_000,
+  retentionMs: 24 * 3_600_000,
+};
 
 /**
  * The producer's real pieces wired in-process (the HTTP app, the RPC client on a live broker
@@ -19,7 +27,10 @@ export async function startInProcessProducer(options: {
   auth?: AuthOptions;
   rateLimitPerMinute?: number;
 }) {
-  const rpc = createRpcClient({ timeoutMs: options.timeoutMs ?? 5_000, logger: testLogger });
+  const rpc = createRpcClient({
+    timeoutMs: options.timeoutMs ?? COMMAND_SETTINGS.rpcTimeoutMs,
+    logger: testLogger,
+  });
   const connection = await connectBroker({
     url: options.amqpUrl,
     logger: testLogger,
@@ -32,6 +43,8 @@ export async function startInProcessProducer(options: {
     connectionLimit: 2,
   });
   const app = createApp({
+    ...COMMAND_SETTINGS,
+    rpcTimeoutMs: options.timeoutMs ?? COMMAND_SETTINGS.rpcTimeoutMs,
     rpc,
     queries: createSubscriptionQueries(readPool),
     logger: testLogger,

@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   const commands = createCommandConsumer({
     prefetch: config.CONSUMER_CONCURRENCY,
     execute: createBatchExecutor(repository),
+    recordOutcome: (outcome) => repository.recordOutcome(outcome, new Date()),
     logger,
     metrics,
     batching: { maxBatch: config.BATCH_SIZE, maxConcurrentBatches: config.CONSUMER_TRANSACTIONS },

@@ -9,6 +9,7 @@ export const REPLY_ERROR_CODES = [
   'idempotency_key_reused',
   'forbidden',
   'invalid_command',
+  'command_expired',
   'internal_error',
 ] as const;
 export type ReplyErrorCode = (typeof REPLY_ERROR_CODES)[number];

@@ -12,6 +12,11 @@ export function routingKeyFor(queue: QueueName): string {
 /** Where rejected, poison and expired commands are parked for an operator to inspect. */
 export const DEAD_LETTER_EXCHANGE = 'SUBSCRIPTIONS.DLX';
 export const DEAD_LETTER_QUEUE = 'SUBSCRIPTIONS.DEAD_LETTER';
+/**
+ * A second queue on the dead-letter exchange, read by the consumer: every command that ends
+ * there unapplied gets its outcome recorded, so the command resource reads `completed`.
+ */
+export const UNAPPLIED_QUEUE = 'SUBSCRIPTIONS.DEAD_LETTER.OUTCOMES';
 
 /**
  * Arguments of the command queues. RabbitMQ refuses to redeclare a queue with different
@@ -27,7 +32,10 @@ export const COMMAND_QUEUE_ARGUMENTS = {
 export const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 
 export const HEADER_REQUEST_ID = 'x-request-id';
-/** Absolute deadline of a command, epoch milliseconds; the consumer drops commands past it. */
+/**
+ * Absolute deadline of a command, epoch milliseconds; the consumer drops commands past it. An
+ * asynchronous command has none: it waits in the queue until it can be applied.
+ */
 export const HEADER_DEADLINE = 'x-deadline';
 /** The client's Idempotency-Key, and the scope (the caller) it belongs to. */
 export const HEADER_IDEMPOTENCY_KEY = 'x-idempotency-key';

@@ -2,6 +2,9 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { RpcClient } from './broker/rpc-client';
+import { createAcceptedCommands } from './commands/accepted-commands';
+import type { CommandIds } from './commands/command-ids';
+import { createCommandsRouter } from './http/commands-router';
 import { createDocsRouter } from './http/docs-router';
 import { accessLog } from './http/access-log';
 import { createErrorHandler, notFound } from './http/error-handler';
@@ -12,8 +15,17 @@ import { createSubscriptionsRouter } from './http/subscriptions-router';
 import type { ProducerMetrics } from './metrics';
 import type { SubscriptionQueries } from './read-model/subscription-queries';
 
+/** Asynchronous commands with an Idempotency-Key remembered per process (accepted-commands.ts). */
+const ACCEPTED_COMMANDS_KEPT = 100_000;
+
 export interface AppDeps {
-  rpc: Pick<RpcClient, 'call'>;
+  rpc: Pick<RpcClient, 'call' | 'submit'>;
+  /** Mints and reads command ids (commands/command-ids.ts). */
+  commandIds: CommandIds;
+  /** The RPC deadline: the longest `Prefer: wait` honoured. */
+  rpcTimeoutMs: number;
+  /** How long command outcomes, like Idempotency-Keys, are kept. */
+  retentionMs: number;
   queries: SubscriptionQueries;
   logger: Logger;
   metrics: ProducerMetrics;
@@ -54,6 +66,7 @@ function routeLabel(req: Request, res: Response): string {
 /** Builds the HTTP app from its collaborators; opens nothing itself. */
 export function createApp(deps: AppDeps): Express {
   const { rpc, queries, logger, metrics, isReady, authenticate, rateLimitPerMinute } = deps;
+  const { commandIds, rpcTimeoutMs, retentionMs } = deps;
   const app = express();
   app.disable('x-powered-by');
   // Answers are never cached by validators; hashing every body for an ETag is wasted work.
@@ -85,7 +98,12 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/api', createDocsRouter());
   app.use('/api/v1', authenticate, createRateLimit(rateLimitPerMinute));
-  app.use('/api/v1/subscriptions', createSubscriptionsRouter({ rpc, queries, metrics }));
+  const accepted = createAcceptedCommands({ capacity: ACCEPTED_COMMANDS_KEPT, retentionMs });
+  app.use(
+    '/api/v1/subscriptions',
+    createSubscriptionsRouter({ rpc, queries, metrics, commandIds, accepted, rpcTimeoutMs }),
+  );
+  app.use('/api/v1/commands', createCommandsRouter({ queries, commandIds, retentionMs }));
 
   app.use(notFound);
   app.use(createErrorHandler(logger));

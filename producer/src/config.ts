@@ -38,6 +38,13 @@ const configSchema = z.object({
   AUTH_AUDIENCE: z.string().min(1).optional(),
   /** Seconds of clock skew allowed on `exp` and `nbf`. */
   AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
+  /** How long the consumer keeps command outcomes and Idempotency-Keys: the same value for both. */
+  PROCESSED_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(24)
+    .max(24 * 90)
+    .default(24),
   /** Requests per minute per token subject (or client IP without a token); 0 turns it off. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(3000),
 });

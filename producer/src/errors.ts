@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'forbidden',
   'route_not_found',
   'subscription_not_found',
+  'command_not_found',
   'invalid_transition',
   'idempotency_key_in_flight',
   'idempotency_key_reused',
@@ -18,6 +19,7 @@ export const ERROR_CODES = [
   'command_not_confirmed',
   'reply_timeout',
   'reply_lost',
+  'command_expired',
   'database_unavailable',
   'internal_error',
 ] as const;

@@ -3,6 +3,7 @@ import dotenv from 'dotenv';
 import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
 import { createApp } from './app';
 import { createRpcClient } from './broker/rpc-client';
+import { createCommandIds, UNSIGNED_COMMAND_IDS } from './commands/command-ids';
 import { ConfigError, loadConfig, usesDevelopmentSecret } from './config';
 import { createAuthenticator } from './http/auth';
 import { createProducerMetrics } from './metrics';
@@ -68,6 +69,9 @@ async function main(): Promise<void> {
   );
   const app = createApp({
     rpc,
+    commandIds: createCommandIds(config.AUTH_JWT_SECRET ?? UNSIGNED_COMMAND_IDS),
+    rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+    retentionMs: config.PROCESSED_RETENTION_HOURS * 3_600_000,
     queries,
     logger,
     metrics,

@@ -2,9 +2,11 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { ListenerMetrics } from '../metrics';
 import type { ExecuteBatch } from '../subscriptions/apply-command';
+import type { CommandOutcome } from '../subscriptions/repository';
 import type { BatchOptions } from './batch-queue';
 import { type CommandListener, startCommandListener } from './command-listener';
 import { assertTopology } from './topology';
+import { startUnappliedRecorder, type UnappliedRecorder } from './unapplied-recorder';
 
 export interface CommandConsumer {
   /** Recovery setup: declares the topology and starts listening on a fresh connection. */
@@ -15,36 +17,52 @@ export interface CommandConsumer {
   stop(): Promise<void>;
 }
 
+/** Dead letters whose outcome is being recorded at once. */
+const RECORDER_PREFETCH = 16;
+
 /**
  * The consumer's side of the broker, rebuilt on every (re)connect: one channel with `prefetch`
- * commands in hand at most, and the command listener on it.
+ * commands in hand at most and the command listener on it, and one for the unapplied recorder.
  */
 export function createCommandConsumer(deps: {
   prefetch: number;
   execute: ExecuteBatch;
+  /** Records the outcome of a command that ended on the dead-letter exchange. */
+  recordOutcome: (outcome: CommandOutcome) => Promise<void>;
   logger: Logger;
   metrics?: ListenerMetrics;
   batching?: Partial<BatchOptions>;
 }): CommandConsumer {
-  const { prefetch, execute, logger, metrics, batching } = deps;
+  const { prefetch, execute, recordOutcome, logger, metrics, batching } = deps;
   let current: Channel | undefined;
   let listener: CommandListener | undefined;
+  let recorder: UnappliedRecorder | undefined;
   let stopping = false;
+
+  async function openChannel(model: ChannelModel, count: number): Promise<Channel> {
+    const channel = await model.createChannel();
+    channel.on('error', (error: Error) => logger.warn({ err: error }, 'channel error'));
+    channel.on('close', () => {
+      if (current === channel) current = undefined;
+      // A channel can die alone (a protocol error); closing its connection lets recovery
+      // rebuild everything through this same attach.
+      if (!stopping) model.close().catch(() => undefined);
+    });
+    await channel.prefetch(count);
+    return channel;
+  }
 
   return {
     async attach(model) {
       // A reconnect during shutdown must not start consuming again while the pool closes.
       if (stopping) throw new Error('the consumer is stopping');
-      const channel = await model.createChannel();
-      channel.on('error', (error: Error) => logger.warn({ err: error }, 'channel error'));
-      channel.on('close', () => {
-        if (current === channel) current = undefined;
-        // A channel can die alone (a protocol error); closing its connection lets recovery
-        // rebuild everything through this same attach.
-        if (!stopping) model.close().catch(() => undefined);
-      });
-      await channel.prefetch(prefetch);
+      const channel = await openChannel(model, prefetch);
       await assertTopology(channel);
+      recorder = await startUnappliedRecorder({
+        channel: await openChannel(model, RECORDER_PREFETCH),
+        record: recordOutcome,
+        logger,
+      });
       listener = await startCommandListener({ channel, execute, logger, metrics, batching });
       current = channel;
       logger.info({ concurrency: prefetch }, 'consuming commands');
@@ -54,7 +72,7 @@ export function createCommandConsumer(deps: {
 
     async stop() {
       stopping = true;
-      await listener?.stop();
+      await Promise.all([listener?.stop(), recorder?.stop()]);
     },
   };
 }

@@ -47,11 +47,13 @@ interface Pending {
  * The consumer's controller: takes deliveries off the three command queues, hands them to the
  * batches (group commit), replies to `reply_to` and acks each only after its batch committed.
  * - poison (unparsable or off-schema) is answered `invalid_command` and dead-lettered;
- * - a command past its deadline is dropped: the caller has already been told 504;
- * - a command the database could not take before its deadline is dropped too, or handed back
- *   to the queue when it has no deadline or the consumer is stopping;
+ * - a command past its deadline is dead-lettered unapplied: the caller has been told 504;
+ * - a command the database could not take before its deadline is dead-lettered too; one
+ *   without a deadline (asynchronous) is retried for as long as the database is away, and
+ *   handed back to the queue only when the consumer stops;
  * - a command that failed alone (retry-policy.ts) is answered `internal_error` and
  *   dead-lettered, never retried in a loop.
+ * Whatever is dead-lettered gets its outcome recorded from there (unapplied-recorder.ts).
  */
 export async function startCommandListener(deps: {
   channel: Channel;
@@ -104,9 +106,9 @@ export async function startCommandListener(deps: {
     },
     gaveUp(item) {
       if (item.hasDeadline && !stopping) {
-        item.log().warn('database unavailable until the deadline: command dropped unapplied');
+        item.log().warn('database unavailable until the deadline: command dead-lettered unapplied');
         metrics.expired(item.queue);
-        settle(() => acks.ack(item.message), item.log);
+        settle(() => acks.nack(item.message, false), item.log);
       } else {
         item.log().warn('database unavailable: command handed back to the queue');
         settle(() => acks.nack(item.message, true), item.log);
@@ -159,9 +161,9 @@ export async function startCommandListener(deps: {
 
     const deadline = deadlineOf(headers);
     if (deadline !== undefined && now() > deadline) {
-      log().warn('command past its deadline dropped unapplied');
+      log().warn('command past its deadline dead-lettered unapplied');
       metrics.expired(queue);
-      settle(() => acks.ack(message), log);
+      settle(() => acks.nack(message, false), log);
       return Promise.resolve();
     }
     const received = now();
@@ -171,7 +173,7 @@ export async function startCommandListener(deps: {
         message,
         command,
         identity: identityOf(message),
-        retryUntil: retryUntil(deadline, received),
+        retryUntil: retryUntil(deadline),
         hasDeadline: deadline !== undefined,
         received,
         log,

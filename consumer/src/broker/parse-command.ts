@@ -4,6 +4,7 @@ import {
   HEADER_DEADLINE,
   HEADER_IDEMPOTENCY_KEY,
   HEADER_IDEMPOTENCY_SCOPE,
+  HEADER_REQUEST_ID,
   idSchema,
   purchaseCommandSchema,
   subscriptionCommandSchema,
@@ -47,14 +48,16 @@ export function parseCommand(
   return result.success ? { name, body: result.data, actingUserId } : describe(result.error.issues);
 }
 
-/** The message id and, when the client sent one, its scoped Idempotency-Key. */
+/** The message id, the request id and, when the client sent one, its scoped Idempotency-Key. */
 export function identityOf(message: ConsumeMessage): CommandIdentity {
   const headers = message.properties.headers ?? {};
   const key: unknown = headers[HEADER_IDEMPOTENCY_KEY];
   const scope: unknown = headers[HEADER_IDEMPOTENCY_SCOPE];
+  const requestId: unknown = headers[HEADER_REQUEST_ID];
   const messageId: unknown = message.properties.messageId;
   return {
     messageId: typeof messageId === 'string' && messageId !== '' ? messageId : undefined,
+    requestId: typeof requestId === 'string' && requestId !== '' ? requestId : undefined,
     idempotency:
       typeof key === 'string' && key.length > 0 && key.length <= 255 && typeof scope === 'string'
         ? { scope, key }

@@ -1,14 +1,15 @@
 import type { Reply } from '@subscriptions/contracts';
 import type { BatchItem, BatchOutcome, ExecuteBatch } from '../subscriptions/apply-command';
 
-/** Without a deadline a transient failure is retried this long before the command is handed back. */
-const RETRY_WINDOW_WITHOUT_DEADLINE_MS = 30_000;
 const FIRST_RETRY_DELAY_MS = 100;
 const MAX_RETRY_DELAY_MS = 2_000;
 
-/** Until when a command received at `received` is worth retrying. */
-export function retryUntil(deadline: number | undefined, received: number): number {
-  return deadline ?? received + RETRY_WINDOW_WITHOUT_DEADLINE_MS;
+/**
+ * Until when a command is worth retrying: its deadline, or for good when it has none (an
+ * asynchronous command waits for the database however long it is away).
+ */
+export function retryUntil(deadline: number | undefined): number {
+  return deadline ?? Number.POSITIVE_INFINITY;
 }
 
 /** The wait after failed attempt number `attempt` (from 1): 100 ms, doubling, 2 s at most. */

@@ -18,10 +18,14 @@ export type Command = { actingUserId?: number | undefined } & (
   { name: 'purchase'; body: PurchaseCommand } | { name: StatusChange; body: SubscriptionCommand }
 );
 
-/** What makes two deliveries "the same command": the client's key, else the message id. */
+/**
+ * What makes two deliveries "the same command": the client's key, else the message id. The
+ * message id is also the command id its outcome is recorded under, with the request id.
+ */
 export interface CommandIdentity {
   messageId?: string | undefined;
   idempotency?: { scope: string; key: string } | undefined;
+  requestId?: string | undefined;
 }
 
 export interface BatchItem {
@@ -157,6 +161,20 @@ async function applyBatch(
       : [];
   });
   tx.recordProcessedMany(records, now);
+  tx.recordOutcomes(
+    items.flatMap(({ identity }, index) =>
+      identity.messageId
+        ? [
+            {
+              commandId: identity.messageId,
+              reply: replies[index] as Reply,
+              requestId: identity.requestId,
+            },
+          ]
+        : [],
+    ),
+    now,
+  );
   return replies as Reply[];
 }
 

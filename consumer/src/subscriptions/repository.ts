@@ -63,6 +63,15 @@ export interface SubscriptionTransaction {
   appendEvents(events: readonly { subscriptionId: number; type: EventType }[], now: Date): void;
   /** Sent with the commit; a twin committed meanwhile makes the transaction end as `duplicate`. */
   recordProcessedMany(records: readonly ProcessedRecord[], now: Date): void;
+  /** Sent with the commit; an outcome already recorded for a command id is kept. */
+  recordOutcomes(outcomes: readonly CommandOutcome[], now: Date): void;
+}
+
+/** How a command ended, under its command id (docs/contract.md, "Command"). */
+export interface CommandOutcome {
+  commandId: string;
+  reply: Reply;
+  requestId?: string | undefined;
 }
 
 export interface ProcessedRecord extends ProcessedCommand {
@@ -84,9 +93,25 @@ export interface SubscriptionRepository {
   inTransaction<T>(
     work: (tx: SubscriptionTransaction) => Promise<T>,
   ): Promise<TransactionOutcome<T>>;
-  /** Deletes up to `limit` processed-command records older than `before`; returns how many. */
+  /** Records the outcome of a command that ended outside a transaction (dead-lettered). */
+  recordOutcome(outcome: CommandOutcome, now: Date): Promise<void>;
+  /**
+   * Deletes up to `limit` processed-command records and command outcomes older than `before`;
+   * returns how many.
+   */
   purgeProcessedBefore(before: Date, limit: number): Promise<number>;
 }
+
+/** Keeps the first outcome of a command id: a redelivery's replay or a late dead-letter adds none. */
+const INSERT_OUTCOMES = `INSERT INTO command_outcome (command_id, reply, request_id, completed_at)
+  VALUES ? ON DUPLICATE KEY UPDATE command_id = command_id`;
+
+const outcomeRow = ({ commandId, reply, requestId }: CommandOutcome, now: Date) => [
+  commandId,
+  JSON.stringify(reply),
+  requestId ?? null,
+  now,
+];
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
   // Read once: bulk inserts depend on this server setting (other than 1 on multi-primary setups).
@@ -107,13 +132,28 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
         work(bindTransaction(transaction, autoIncrementStep)),
       ),
 
-    async purgeProcessedBefore(before, limit) {
-      const [result] = await pool.query<ResultSetHeader>({
-        sql: 'DELETE FROM processed_command WHERE created_at < ? LIMIT ?',
-        values: [before, limit],
+    async recordOutcome(outcome, now) {
+      await pool.query({
+        sql: INSERT_OUTCOMES,
+        values: [[outcomeRow(outcome, now)]],
         timeout: STATEMENT_TIMEOUT_MS,
       });
-      return result.affectedRows;
+    },
+
+    async purgeProcessedBefore(before, limit) {
+      let deleted = 0;
+      for (const sql of [
+        'DELETE FROM processed_command WHERE created_at < ? LIMIT ?',
+        'DELETE FROM command_outcome WHERE completed_at < ? LIMIT ?',
+      ]) {
+        const [result] = await pool.query<ResultSetHeader>({
+          sql,
+          values: [before, limit],
+          timeout: STATEMENT_TIMEOUT_MS,
+        });
+        deleted += result.affectedRows;
+      }
+      return deleted;
     },
   };
 }
@@ -228,6 +268,14 @@ function bindTransaction(
             now,
           ]),
         ],
+      });
+    },
+
+    recordOutcomes(outcomes, now) {
+      if (outcomes.length === 0) return;
+      transaction.defer({
+        sql: INSERT_OUTCOMES,
+        values: [outcomes.map((outcome) => outcomeRow(outcome, now))],
       });
     },
   };

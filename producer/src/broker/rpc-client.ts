@@ -20,8 +20,21 @@ import { AppError } from '../errors';
 export interface RpcClient {
   /** Recovery setup: builds the confirm channel and the reply consumer on a fresh connection. */
   attach(model: ChannelModel): Promise<void>;
-  /** Publishes a command and resolves with the consumer's reply, or rejects with an AppError. */
+  /**
+   * Publishes a command that expires at the deadline and resolves with the consumer's reply,
+   * or rejects with an AppError.
+   */
   call(command: CommandName, body: object, options: CallOptions): Promise<Reply>;
+  /**
+   * Publishes an asynchronous command, one that waits in the queue until it can be applied, and
+   * resolves with its reply if that comes within `waitMs`, else with `'accepted'` once the broker
+   * has confirmed it; rejects as `call` does when the broker does not take it.
+   */
+  submit(
+    command: CommandName,
+    body: object,
+    options: CallOptions & { waitMs: number },
+  ): Promise<Reply | 'accepted'>;
   /** True while a channel is open to publish on. */
   isConnected(): boolean;
   /** Calls awaiting their reply. */
@@ -33,6 +46,8 @@ export interface RpcClient {
 }
 
 export interface CallOptions {
+  /** The command id, sent as the message id: the consumer records the outcome under it. */
+  commandId: string;
   requestId: string;
   /** The client's Idempotency-Key and the caller it is scoped to. */
   idempotency?: { scope: string; key: string } | undefined;
@@ -57,12 +72,19 @@ interface PendingCall {
   retries: number;
   deadline: number;
   timer: NodeJS.Timeout;
+  /** When an asynchronous call stops waiting for its reply. */
+  wait: NodeJS.Timeout | undefined;
   retry: NodeJS.Timeout | undefined;
+  /** An asynchronous call whose wait is over: it resolves `'accepted'` on its confirm. */
+  acceptOnConfirm: boolean;
   /** Publishes the command on `channel`, with the same message id every time. */
   publishOn(channel: ConfirmChannel): boolean;
-  resolve(reply: Reply): void;
+  resolve(reply: Reply | 'accepted'): void;
   reject(error: AppError): void;
 }
+
+/** How a call waits: for the reply until the deadline, or for `waitMs` and then its confirm. */
+type CallMode = { kind: 'sync' } | { kind: 'async'; waitMs: number };
 
 /**
  * Request/reply over RabbitMQ. Each call publishes a persistent, mandatory command on a
@@ -102,6 +124,7 @@ export function createRpcClient(deps: {
     if (!call) return undefined;
     pending.delete(correlationId);
     clearTimeout(call.timer);
+    clearTimeout(call.wait);
     clearTimeout(call.retry);
     if (call.channel) closeIfIdle(call.channel);
     if (draining && pending.size === 0) drained?.();
@@ -120,8 +143,8 @@ export function createRpcClient(deps: {
     const correlationId = String(message.properties.correlationId ?? '');
     const call = settle(correlationId);
     if (!call) {
-      // Its caller already got a 504; the change (if any) is in the database.
-      logger.warn({ correlation_id: correlationId }, 'late or unknown reply ignored');
+      // Its caller was answered already (504 or 202); the outcome is in the database.
+      logger.debug({ correlation_id: correlationId }, 'late or unknown reply ignored');
       return;
     }
     let parsed: unknown;
@@ -271,104 +294,11 @@ export function createRpcClient(deps: {
       channel = opened;
     },
 
-    call(command, body, { requestId, idempotency, actingUserId }) {
-      if (draining) {
-        return Promise.reject(new AppError('broker_unavailable', 'the service is shutting down'));
-      }
-      if (!channel) {
-        return Promise.reject(
-          new AppError('broker_unavailable', 'the message broker is unreachable'),
-        );
-      }
-      if (blocked) {
-        return Promise.reject(
-          new AppError('broker_unavailable', 'the broker is refusing commands (resource alarm)'),
-        );
-      }
-      if (saturated || pending.size >= maxPending) {
-        return Promise.reject(
-          new AppError('overloaded', 'too many commands are waiting for the broker; retry shortly'),
-        );
-      }
-      const correlationId = randomUUID();
-      // The same message id on every publish: the consumer applies a command once per id.
-      const messageId = randomUUID();
-      const deadline = Date.now() + timeoutMs;
-      const content = Buffer.from(JSON.stringify(body));
-      const headers = {
-        [HEADER_REQUEST_ID]: requestId,
-        [HEADER_DEADLINE]: deadline,
-        ...(actingUserId !== undefined && { [HEADER_ACTING_USER]: actingUserId }),
-        ...(idempotency && {
-          [HEADER_IDEMPOTENCY_KEY]: idempotency.key,
-          [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,
-        }),
-      };
-      return new Promise<Reply>((resolve, reject) => {
-        const call: PendingCall = {
-          correlationId,
-          channel: undefined,
-          inFlight: false,
-          confirmed: false,
-          publishes: 0,
-          retries: 0,
-          deadline,
-          retry: undefined,
-          timer: setTimeout(() => {
-            if (!settle(correlationId)) return;
-            // Never confirmed and nothing in flight: every publish was nacked, none accepted.
-            if (!call.confirmed && !call.inFlight) {
-              reject(
-                new AppError('command_not_confirmed', 'the broker did not accept the command'),
-              );
-              return;
-            }
-            reject(
-              new AppError(
-                'reply_timeout',
-                `no reply within ${timeoutMs} ms; the command may still be applied`,
-              ),
-            );
-          }, timeoutMs),
-          publishOn: (target) =>
-            target.publish(
-              EXCHANGE,
-              routingKeyFor(COMMANDS[command].queue),
-              content,
-              {
-                persistent: true,
-                mandatory: true,
-                contentType: 'application/json',
-                messageId,
-                correlationId,
-                replyTo: DIRECT_REPLY_QUEUE,
-                // A re-publish expires at the same deadline as the first.
-                expiration: String(Math.max(1, deadline - Date.now())),
-                timestamp: Math.floor(Date.now() / 1000),
-                headers,
-              },
-              (error: Error | null) => {
-                if (pending.get(correlationId) !== call || call.channel !== target) return;
-                if (!error) {
-                  call.inFlight = false;
-                  call.confirmed = true;
-                  return;
-                }
-                // amqplib also fails every unconfirmed publish with "channel closed" when the
-                // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
-                if (error.message === 'message nacked') onNack(call);
-              },
-            ),
-          resolve,
-          reject,
-        };
-        pending.set(correlationId, call);
-        if (!send(call)) {
-          settle(correlationId);
-          reject(new AppError('broker_unavailable', 'the message broker is unreachable'));
-        }
-      });
-    },
+    call: (command, body, options) =>
+      start(command, body, options, { kind: 'sync' }) as Promise<Reply>,
+
+    submit: (command, body, options) =>
+      start(command, body, options, { kind: 'async', waitMs: options.waitMs }),
 
     isConnected: () => channel !== undefined,
     pendingCount: () => pending.size,
@@ -382,4 +312,128 @@ export function createRpcClient(deps: {
       });
     },
   };
+
+  /** Publishes one command and settles as `mode` says (see `call` and `submit`). */
+  function start(
+    command: CommandName,
+    body: object,
+    { commandId, requestId, idempotency, actingUserId }: CallOptions,
+    mode: CallMode,
+  ): Promise<Reply | 'accepted'> {
+    if (draining) {
+      return Promise.reject(new AppError('broker_unavailable', 'the service is shutting down'));
+    }
+    if (!channel) {
+      return Promise.reject(
+        new AppError('broker_unavailable', 'the message broker is unreachable'),
+      );
+    }
+    if (blocked) {
+      return Promise.reject(
+        new AppError('broker_unavailable', 'the broker is refusing commands (resource alarm)'),
+      );
+    }
+    if (saturated || pending.size >= maxPending) {
+      return Promise.reject(
+        new AppError('overloaded', 'too many commands are waiting for the broker; retry shortly'),
+      );
+    }
+    const correlationId = randomUUID();
+    const deadline = Date.now() + timeoutMs;
+    const expires = mode.kind === 'sync';
+    // A pure respond-async call waits for no reply, so it asks for none.
+    const replyTo = mode.kind === 'async' && mode.waitMs === 0 ? undefined : DIRECT_REPLY_QUEUE;
+    const content = Buffer.from(JSON.stringify(body));
+    const headers = {
+      [HEADER_REQUEST_ID]: requestId,
+      // An asynchronous command has no deadline: it is applied whenever the consumer can.
+      ...(expires && { [HEADER_DEADLINE]: deadline }),
+      ...(actingUserId !== undefined && { [HEADER_ACTING_USER]: actingUserId }),
+      ...(idempotency && {
+        [HEADER_IDEMPOTENCY_KEY]: idempotency.key,
+        [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,
+      }),
+    };
+    return new Promise<Reply | 'accepted'>((resolve, reject) => {
+      const call: PendingCall = {
+        correlationId,
+        channel: undefined,
+        inFlight: false,
+        confirmed: false,
+        publishes: 0,
+        retries: 0,
+        deadline,
+        retry: undefined,
+        acceptOnConfirm: false,
+        wait:
+          mode.kind === 'async'
+            ? setTimeout(() => {
+                call.wait = undefined;
+                if (pending.get(correlationId) !== call) return;
+                if (call.confirmed) {
+                  settle(correlationId);
+                  resolve('accepted');
+                } else {
+                  call.acceptOnConfirm = true;
+                }
+              }, mode.waitMs)
+            : undefined,
+        timer: setTimeout(() => {
+          if (!settle(correlationId)) return;
+          // Never confirmed and nothing in flight: every publish was nacked, none accepted.
+          if (!call.confirmed && !call.inFlight) {
+            reject(new AppError('command_not_confirmed', 'the broker did not accept the command'));
+            return;
+          }
+          reject(
+            new AppError(
+              'reply_timeout',
+              `no reply within ${timeoutMs} ms; the command may still be applied`,
+            ),
+          );
+        }, timeoutMs),
+        publishOn: (target) =>
+          target.publish(
+            EXCHANGE,
+            routingKeyFor(COMMANDS[command].queue),
+            content,
+            {
+              persistent: true,
+              mandatory: true,
+              contentType: 'application/json',
+              // The same message id on every publish: the consumer applies a command once.
+              messageId: commandId,
+              correlationId,
+              replyTo,
+              // A re-publish expires at the same deadline as the first.
+              ...(expires && { expiration: String(Math.max(1, deadline - Date.now())) }),
+              timestamp: Math.floor(Date.now() / 1000),
+              headers,
+            },
+            (error: Error | null) => {
+              if (pending.get(correlationId) !== call || call.channel !== target) return;
+              if (!error) {
+                call.inFlight = false;
+                call.confirmed = true;
+                if (call.acceptOnConfirm) {
+                  settle(correlationId);
+                  resolve('accepted');
+                }
+                return;
+              }
+              // amqplib also fails every unconfirmed publish with "channel closed" when the
+              // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
+              if (error.message === 'message nacked') onNack(call);
+            },
+          ),
+        resolve,
+        reject,
+      };
+      pending.set(correlationId, call);
+      if (!send(call)) {
+        settle(correlationId);
+        reject(new AppError('broker_unavailable', 'the message broker is unreachable'));
+      }
+    });
+  }
 }

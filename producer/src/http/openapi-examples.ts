@@ -63,6 +63,7 @@ const PROBLEM_DETAILS: Record<ErrorCode, { detail: string; extra?: Record<string
   forbidden: { detail: 'a token may purchase only for its own user_id' },
   route_not_found: { detail: 'no route for GET /api/v1/subscription' },
   subscription_not_found: { detail: 'subscription 42 does not exist' },
+  command_not_found: { detail: 'command purchase.mi3x2k0f.Nw.q1.x2 does not exist' },
   invalid_transition: {
     detail: 'cannot cancel a subscription that is CANCELED',
     extra: { current_status: 'CANCELED' },
@@ -78,9 +79,16 @@ const PROBLEM_DETAILS: Record<ErrorCode, { detail: string; extra?: Record<string
   broker_unavailable: { detail: 'the message broker is unreachable' },
   overloaded: { detail: 'too many commands are waiting for the broker; retry shortly' },
   command_not_confirmed: { detail: 'the broker did not accept the command' },
-  reply_timeout: { detail: 'no reply within 10000 ms; the command may still be applied' },
+  reply_timeout: {
+    detail:
+      'no reply within 10000 ms; the command may still be applied; poll the Location for the outcome',
+  },
   reply_lost: {
-    detail: 'the connection to the broker was lost before the reply; the outcome is unknown',
+    detail:
+      'the connection to the broker was lost before the reply; the outcome is unknown; poll the Location for the outcome',
+  },
+  command_expired: {
+    detail: 'the command reached no consumer before its deadline and was not applied',
   },
   database_unavailable: { detail: 'the database is unreachable; try again shortly' },
   internal_error: { detail: 'an unexpected error occurred; it has been logged' },

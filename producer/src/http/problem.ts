@@ -9,6 +9,7 @@ export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   forbidden: { status: 403, title: 'This token may not do that' },
   route_not_found: { status: 404, title: 'No such route' },
   subscription_not_found: { status: 404, title: 'No such subscription' },
+  command_not_found: { status: 404, title: 'No such command' },
   invalid_transition: { status: 409, title: 'The subscription cannot make this change' },
   idempotency_key_in_flight: {
     status: 409,
@@ -27,6 +28,7 @@ export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   overloaded: { status: 503, title: 'Too many requests in flight; the command was not accepted' },
   reply_timeout: { status: 504, title: 'No answer in time; the outcome is unknown' },
   reply_lost: { status: 504, title: 'No answer in time; the outcome is unknown' },
+  command_expired: { status: 503, title: 'The command was not applied' },
   database_unavailable: { status: 503, title: 'The database is unreachable' },
   internal_error: { status: 500, title: 'Internal error' },
 };
@@ -38,6 +40,17 @@ export function problemType(code: ErrorCode): string {
   return `urn:subscriptions:problem:${code}`;
 }
 
+/** The RFC 9457 problem document for `code`. */
+export function problemBody(
+  code: ErrorCode,
+  detail: string,
+  extra: Readonly<Record<string, unknown>>,
+  requestId: unknown,
+): Record<string, unknown> {
+  const { status, title } = PROBLEMS[code];
+  return { type: problemType(code), title, status, detail, code, request_id: requestId, ...extra };
+}
+
 /** Writes an RFC 9457 problem+json body for `code`. */
 export function sendProblem(
   res: Response,
@@ -45,21 +58,10 @@ export function sendProblem(
   detail: string,
   extra: Readonly<Record<string, unknown>> = {},
 ): void {
-  const { status, title } = PROBLEMS[code];
-  const requestId: unknown = res.locals['requestId'];
+  const { status } = PROBLEMS[code];
   if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
   res
     .status(status)
     .type('application/problem+json')
-    .send(
-      JSON.stringify({
-        type: problemType(code),
-        title,
-        status,
-        detail,
-        code,
-        request_id: requestId,
-        ...extra,
-      }),
-    );
+    .send(JSON.stringify(problemBody(code, detail, extra, res.locals['requestId'])));
 }

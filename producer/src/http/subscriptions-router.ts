@@ -1,12 +1,16 @@
-import type { CommandName, Reply, Subscription } from '@subscriptions/contracts';
+import type { CommandName, Subscription } from '@subscriptions/contracts';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
+import type { AcceptedCommands } from '../commands/accepted-commands';
+import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { ProducerMetrics } from '../metrics';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
+import { commandResource, unwrap } from './command-outcome';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
 import { matchedRoutePath } from './matched-route';
+import { readPreference } from './prefer';
 import {
   listQuerySchema,
   purchaseRequestSchema,
@@ -33,30 +37,17 @@ const requireJson: RequestHandler = (req, _res, next) => {
 const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
 
 /** Names the matched route for metrics and logs, e.g. `/api/v1/subscriptions/:id/status`. */
-const nameRoute: RequestHandler = (req, res, next) => {
+export const nameRoute: RequestHandler = (req, res, next) => {
   const path = matchedRoutePath(req) ?? '';
   res.locals['route'] = `${req.baseUrl}${path === '/' ? '' : path}`;
   next();
 };
 
-/** The subscription, or the consumer's refusal as an AppError the error handler understands. */
-function unwrap(reply: Reply): Subscription {
-  if (reply.ok) return reply.subscription;
-  const { code, message, current_status } = reply.error;
-  switch (code) {
-    case 'user_not_found':
-    case 'subscription_not_found':
-      throw new AppError(code, message);
-    case 'invalid_transition':
-      throw new AppError(code, message, { current_status });
-    case 'idempotency_key_reused':
-    case 'forbidden':
-      throw new AppError(code, message);
-    case 'invalid_command':
-    case 'internal_error':
-      throw new AppError('internal_error', 'the command could not be applied');
-  }
-}
+/** Seconds a client should wait before polling a pending command again. */
+export const POLL_AFTER_SECONDS = 1;
+
+/** The path of the command resource. */
+export const commandLocation = (commandId: string) => `/api/v1/commands/${commandId}`;
 
 /** Page size when the client does not ask for one. */
 const DEFAULT_PAGE_SIZE = 20;
@@ -72,50 +63,99 @@ function notFound(id: number): AppError {
 }
 
 /**
- * `/api/v1/subscriptions`. Writes validate, send one command and answer with its reply;
- * reads go straight to the read model.
+ * `/api/v1/subscriptions`. Writes validate and send one command, then answer with its reply or,
+ * when the client prefers (RFC 7240), with 202 and the command to poll; reads go straight to
+ * the read model.
  */
 export function createSubscriptionsRouter(deps: {
-  rpc: Pick<RpcClient, 'call'>;
+  rpc: Pick<RpcClient, 'call' | 'submit'>;
   queries: SubscriptionQueries;
   metrics: ProducerMetrics;
+  commandIds: CommandIds;
+  accepted: AcceptedCommands;
+  /** The RPC deadline: the longest `Prefer: wait` honoured. */
+  rpcTimeoutMs: number;
 }): Router {
-  const { rpc, queries, metrics } = deps;
+  const { rpc, queries, metrics, commandIds, accepted, rpcTimeoutMs } = deps;
   const router = Router();
   const inFlight = createInFlightKeys();
 
   /**
-   * Sends one command and returns the reply. With an Idempotency-Key, a repeat of a request
-   * still in flight here is a 409, and a reply the consumer replayed is flagged to the client.
+   * Sends one command and answers with `answer(subscription)`, with the refusal, or with 202.
+   * With an Idempotency-Key, a synchronous repeat of a request still in flight here is a 409,
+   * an asynchronous one answers the same command, and a reply the consumer replayed is flagged
+   * to the client. Every 504 carries the Location of its command.
    */
-  async function send(req: Request, res: Response, command: CommandName, body: object) {
+  async function send(
+    req: Request,
+    res: Response,
+    command: CommandName,
+    body: object,
+    answer: (subscription: Subscription) => void,
+  ): Promise<void> {
     const key = readIdempotencyKey(req);
     const principal = principalOf(res);
+    const preference = readPreference(req, rpcTimeoutMs);
     // Keys are scoped per caller: two users may pick the same key.
     const idempotency = key === undefined ? undefined : { scope: principal.subject, key };
-    const release = idempotency ? inFlight.claim(`${idempotency.scope}\n${idempotency.key}`) : null;
-    if (idempotency && !release) {
+    const release =
+      idempotency && !preference.async
+        ? inFlight.claim(`${idempotency.scope}\n${idempotency.key}`)
+        : null;
+    if (idempotency && !preference.async && !release) {
       throw new AppError(
         'idempotency_key_in_flight',
         'a request with this Idempotency-Key is still being processed; retry when it completes',
       );
     }
+    const identity =
+      idempotency && preference.async
+        ? JSON.stringify([idempotency.scope, idempotency.key, command, body])
+        : undefined;
+    const known = identity === undefined ? undefined : accepted.find(identity);
+    const ticket = { type: command, owner: principal.subject, acceptedAt: Date.now() };
+    if (known) ticket.acceptedAt = known.acceptedAt;
+    const commandId = known?.id ?? commandIds.mint(ticket);
+    const options = {
+      commandId,
+      requestId: String(res.locals['requestId']),
+      idempotency,
+      actingUserId: principal.admin ? undefined : (principal.userId ?? undefined),
+    };
     const stop = metrics.rpcDuration.startTimer({ command });
     let outcome: string | undefined;
     try {
-      const reply = await rpc.call(command, body, {
-        requestId: String(res.locals['requestId']),
-        idempotency,
-        actingUserId: principal.admin ? undefined : (principal.userId ?? undefined),
-      });
+      const reply = preference.async
+        ? await rpc.submit(command, body, { ...options, waitMs: preference.waitMs })
+        : await rpc.call(command, body, options);
+      if (reply === 'accepted') {
+        outcome = 'accepted';
+        if (identity !== undefined) accepted.remember(identity, { id: commandId, ...ticket });
+        res
+          .status(202)
+          .location(commandLocation(commandId))
+          .set('Preference-Applied', 'respond-async')
+          .set('Retry-After', String(POLL_AFTER_SECONDS))
+          .json(commandResource(commandId, ticket, null));
+        return;
+      }
       outcome = reply.ok ? 'ok' : reply.error.code;
       if (reply.replayed) {
         metrics.idempotentReplays.inc({ command });
         res.setHeader('Idempotent-Replayed', 'true');
       }
-      return unwrap(reply);
+      answer(unwrap(reply));
     } catch (error) {
       outcome ??= error instanceof AppError ? error.code : 'internal_error';
+      if (error instanceof AppError && (outcome === 'reply_timeout' || outcome === 'reply_lost')) {
+        // The broker may hold the command: its outcome will be recorded under its id.
+        throw new AppError(
+          error.code,
+          `${error.message}; poll the Location for the outcome`,
+          error.extra,
+          { ...error.headers, Location: commandLocation(commandId) },
+        );
+      }
       throw error;
     } finally {
       stop({ outcome });
@@ -159,15 +199,18 @@ export function createSubscriptionsRouter(deps: {
     if (!principal.admin && body.user_id !== principal.userId) {
       throw new AppError('forbidden', 'a token may purchase only for its own user_id');
     }
-    const subscription = await send(req, res, 'purchase', body);
-    res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription);
+    await send(req, res, 'purchase', body, (subscription) =>
+      res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription),
+    );
   });
 
   router.put('/:id/status', nameRoute, requireJson, parseJson, async (req, res) => {
     const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
     const body = parseOrThrow(statusChangeRequestSchema, req.body, 'body');
     const command = body.canceled ? 'cancel' : 'restart';
-    res.status(200).json(await send(req, res, command, { subscription_id: id }));
+    await send(req, res, command, { subscription_id: id }, (subscription) =>
+      res.status(200).json(subscription),
+    );
   });
 
   return router;

@@ -1,4 +1,9 @@
-import type { EventType, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import {
+  replySchema,
+  type EventType,
+  type Subscription,
+  type SubscriptionStatus,
+} from '@subscriptions/contracts';
 import {
   classifyDatabaseError,
   SELECT_SUBSCRIPTIONS,
@@ -7,6 +12,7 @@ import {
 } from '@subscriptions/platform';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { AppError } from '../errors';
+import type { StoredOutcome } from '../http/command-outcome';
 
 /** Milliseconds a read may take before the request fails with 503. */
 const QUERY_TIMEOUT_MS = 5_000;
@@ -37,8 +43,16 @@ export interface SubscriptionQueries {
   findHistory(id: number, ownerId?: number): Promise<SubscriptionEvent[] | null>;
   /** In id order, `limit` at most, after the cursor `startingAfter`. */
   listSubscriptions(filter: ListFilter): Promise<SubscriptionPage>;
+  /** How the command `commandId` ended; `null` while it is pending (or unknown). */
+  findCommandOutcome(commandId: string): Promise<StoredOutcome | null>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
+}
+
+interface OutcomeRow extends RowDataPacket {
+  reply: string;
+  request_id: string | null;
+  completed_at: Date;
 }
 
 interface EventRow extends RowDataPacket {
@@ -123,6 +137,23 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
       return {
         data: rows.slice(0, limit).map(toSubscription),
         has_more: rows.length > limit,
+      };
+    },
+
+    async findCommandOutcome(commandId) {
+      const [rows] = await guarded(() =>
+        pool.execute<OutcomeRow[]>({
+          sql: 'SELECT reply, request_id, completed_at FROM command_outcome WHERE command_id = ?',
+          values: [commandId],
+          timeout: QUERY_TIMEOUT_MS,
+        }),
+      );
+      const row = rows[0];
+      if (!row) return null;
+      return {
+        reply: replySchema.parse(JSON.parse(row.reply)),
+        requestId: row.request_id,
+        completedAt: row.completed_at,
       };
     },
 

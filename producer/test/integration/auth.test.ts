@@ -8,7 +8,7 @@ import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
-import { startInProcessProducer } from '../../../test-support/producer';
+import { COMMAND_SETTINGS, startInProcessProducer } from '../../../test-support/producer';
 import { createApp } from '../../src/app';
 import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
@@ -285,14 +285,17 @@ describe('authentication with issuer and audience, and the rate limit', () => {
     audience: 'subscriptions-api',
     clockToleranceSeconds: 0,
   };
-  const noCommands = { call: () => Promise.reject(new Error('no commands in this test')) };
+  const noCommand = () => Promise.reject(new Error('no commands in this test'));
+  const noCommands = { call: noCommand, submit: noCommand };
   const noReads = {
     findSubscription: async () => null,
     findHistory: async () => null,
     listSubscriptions: async () => ({ data: [], has_more: false }),
+    findCommandOutcome: async () => null,
     ping: async () => undefined,
   };
   const app = createApp({
+    ...COMMAND_SETTINGS,
     rpc: noCommands,
     queries: noReads,
     logger: testLogger,

@@ -9,7 +9,7 @@ import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
-import { startInProcessProducer } from '../../../test-support/producer';
+import { COMMAND_SETTINGS, startInProcessProducer } from '../../../test-support/producer';
 import { createApp } from '../../src/app';
 import { AppError } from '../../src/errors';
 import { createAuthenticator } from '../../src/http/auth';
@@ -359,17 +359,21 @@ describe('the OpenAPI document, for answers that need auth on, a rate limit or a
   const brokerDown = {
     call: () =>
       Promise.reject(new AppError('broker_unavailable', 'the message broker is unreachable')),
+    submit: () =>
+      Promise.reject(new AppError('broker_unavailable', 'the message broker is unreachable')),
   };
   const databaseDown = () =>
     Promise.reject(
       new AppError('database_unavailable', 'the database is unreachable; try again shortly'),
     );
   const app = createApp({
+    ...COMMAND_SETTINGS,
     rpc: brokerDown,
     queries: {
       findSubscription: databaseDown,
       findHistory: databaseDown,
       listSubscriptions: async () => ({ data: [], has_more: false }),
+      findCommandOutcome: databaseDown,
       ping: async () => undefined,
     },
     logger: testLogger,

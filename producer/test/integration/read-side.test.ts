@@ -3,6 +3,7 @@ import type { ResultSetHeader } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
+import { COMMAND_SETTINGS } from '../../../test-support/producer';
 import { createApp } from '../../src/app';
 import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
@@ -11,8 +12,9 @@ import { createReadPool } from '../../src/read-model/pool';
 import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
 
 /** Reads never publish: an RPC client that fails the test if a read route calls it. */
-const noCommands: Pick<RpcClient, 'call'> = {
+const noCommands: Pick<RpcClient, 'call' | 'submit'> = {
   call: () => Promise.reject(new Error('a read route sent a command')),
+  submit: () => Promise.reject(new Error('a read route sent a command')),
 };
 
 describe('read side against the real database', () => {
@@ -42,6 +44,7 @@ describe('read side against the real database', () => {
     database = await createTestDatabase();
     readPool = createReadPool({ ...mysqlServer, database: database.name, connectionLimit: 2 });
     app = createApp({
+      ...COMMAND_SETTINGS,
       rpc: noCommands,
       queries: createSubscriptionQueries(readPool),
       logger: testLogger,
@@ -193,6 +196,7 @@ describe('read side when the database is unreachable', () => {
     });
     const queries = createSubscriptionQueries(readPool);
     const app = createApp({
+      ...COMMAND_SETTINGS,
       rpc: noCommands,
       queries,
       logger: testLogger,

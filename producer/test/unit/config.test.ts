@@ -21,6 +21,7 @@ describe('producer loadConfig', () => {
       LOG_LEVEL: 'info',
       AUTH_DISABLED: true,
       AUTH_CLOCK_TOLERANCE_SECONDS: 5,
+      PROCESSED_RETENTION_HOURS: 24,
       RATE_LIMIT_PER_MINUTE: 3000,
     });
   });

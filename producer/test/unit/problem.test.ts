@@ -41,6 +41,7 @@ describe('error code to HTTP status table', () => {
       'invalid_transition',
       'idempotency_key_reused',
       'forbidden',
+      'command_expired',
       'internal_error',
     ]);
   });

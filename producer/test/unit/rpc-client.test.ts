@@ -117,6 +117,7 @@ describe('rpc client correlation map', () => {
         'purchase',
         { user_id: 1 },
         {
+          commandId: 'cmd-r',
           requestId: 'r',
           idempotency: { scope: 'user-7', key: 'k-1' },
         },
@@ -129,7 +130,9 @@ describe('rpc client correlation map', () => {
   });
 
   it('publishes a persistent, mandatory command with reply-to, deadline and request id', () => {
-    ignore(rpc.call('cancel', { subscription_id: 5 }, { requestId: 'req-1' }));
+    ignore(
+      rpc.call('cancel', { subscription_id: 5 }, { commandId: 'cmd-req-1', requestId: 'req-1' }),
+    );
     const [message] = channel.published;
     expect(message?.routingKey).toBe('SUBSCRIPTIONS_CANCELED');
     expect(JSON.parse(String(message?.content))).toEqual({ subscription_id: 5 });
@@ -141,13 +144,13 @@ describe('rpc client correlation map', () => {
       expiration: '1000',
       headers: { 'x-request-id': 'req-1', 'x-deadline': expect.any(Number) },
     });
-    expect(message?.options.messageId).toEqual(expect.any(String));
+    expect(message?.options.messageId).toBe('cmd-req-1');
   });
 
   it('resolves the call whose correlation id the reply carries, and forgets it', async () => {
-    const first = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const first = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     const firstId = lastCorrelationId();
-    const second = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
+    const second = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-b', requestId: 'b' });
     channel.reply(firstId, { ok: true, subscription });
     await expect(first).resolves.toEqual({ ok: true, subscription });
     expect(rpc.pendingCount()).toBe(1);
@@ -160,7 +163,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('rejects with reply_timeout at the deadline and frees the entry', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     channel.published[0]?.confirm();
     jest.advanceTimersByTime(1_000);
     expect(await codeOf(call)).toBe('reply_timeout');
@@ -168,7 +171,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('ignores a reply that arrives after the deadline', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     const id = lastCorrelationId();
     jest.advanceTimersByTime(1_000);
     expect(await codeOf(call)).toBe('reply_timeout');
@@ -176,14 +179,14 @@ describe('rpc client correlation map', () => {
   });
 
   it('rejects an unroutable command at once with broker_unavailable', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     channel.returnUnroutable(lastCorrelationId());
     expect(await codeOf(call)).toBe('broker_unavailable');
     expect(rpc.pendingCount()).toBe(0);
   });
 
   it('publishes a nacked command again on a fresh channel, same ids, and takes its reply', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     const first = channel.published[0];
     first?.confirm(new Error('message nacked'));
     await jest.advanceTimersByTimeAsync(99);
@@ -210,7 +213,9 @@ describe('rpc client correlation map', () => {
   });
 
   it('backs off between re-publishes and answers command_not_confirmed at the deadline', async () => {
-    const outcome = codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'a' }));
+    const outcome = codeOf(
+      rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' }),
+    );
     const publishedAt: number[] = [];
     const nackEverything = () => {
       for (const opened of channels) {
@@ -233,15 +238,15 @@ describe('rpc client correlation map', () => {
   });
 
   it('keeps a replaced channel open until the calls published on it have their replies', async () => {
-    const waiting = rpc.call('purchase', { user_id: 1 }, { requestId: 'a' });
+    const waiting = rpc.call('purchase', { user_id: 1 }, { commandId: 'cmd-a', requestId: 'a' });
     const waitingId = lastCorrelationId();
     channel.published[0]?.confirm();
-    const nacked = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
+    const nacked = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-b', requestId: 'b' });
     channel.published[1]?.confirm(new Error('message nacked'));
     await jest.advanceTimersByTimeAsync(0);
     const fresh = channels[1] as FakeConfirmChannel;
 
-    const meanwhile = rpc.call('purchase', { user_id: 3 }, { requestId: 'c' });
+    const meanwhile = rpc.call('purchase', { user_id: 3 }, { commandId: 'cmd-c', requestId: 'c' });
     expect(channel.published).toHaveLength(2);
     expect(fresh.published).toHaveLength(1);
     expect(channel.closed).toBe(false);
@@ -262,7 +267,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('answers reply_lost when the connection drops while a re-publish awaits its confirm', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     channel.published[0]?.confirm(new Error('message nacked'));
     await jest.advanceTimersByTimeAsync(100);
     const fresh = channels[1] as FakeConfirmChannel;
@@ -275,7 +280,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('publishes a nacked command on the next connection if it comes before the deadline', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     channel.published[0]?.confirm(new Error('message nacked'));
     await jest.advanceTimersByTimeAsync(0);
     (channels[1] as FakeConfirmChannel).emit('close');
@@ -297,8 +302,12 @@ describe('rpc client correlation map', () => {
   }
 
   it('on channel loss, fails every pending call as outcome unknown, confirmed or not', async () => {
-    const unconfirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
-    const confirmed = rpc.call('purchase', { user_id: 2 }, { requestId: 'b' });
+    const unconfirmed = rpc.call(
+      'purchase',
+      { user_id: 2 },
+      { commandId: 'cmd-a', requestId: 'a' },
+    );
+    const confirmed = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-b', requestId: 'b' });
     channel.published[1]?.confirm();
     channel.emit('close');
     expect(await codeOf(unconfirmed)).toBe('reply_lost');
@@ -309,7 +318,7 @@ describe('rpc client correlation map', () => {
   });
 
   it('does not take the "channel closed" failure of an unconfirmed publish for a refusal', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     channel.published[0]?.confirm(new Error('channel closed'));
     expect(rpc.pendingCount()).toBe(1);
     channel.emit('close');
@@ -318,17 +327,17 @@ describe('rpc client correlation map', () => {
 
   it('refuses calls at once while no channel is open', async () => {
     channel.emit('close');
-    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'a' }))).toBe(
-      'broker_unavailable',
-    );
+    expect(
+      await codeOf(rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' })),
+    ).toBe('broker_unavailable');
   });
 
   it('refuses a call with overloaded once maxPending calls are waiting', async () => {
     for (let i = 0; i < 3; i += 1)
-      ignore(rpc.call('purchase', { user_id: i + 1 }, { requestId: 'a' }));
-    expect(await codeOf(rpc.call('purchase', { user_id: 9 }, { requestId: 'b' }))).toBe(
-      'overloaded',
-    );
+      ignore(rpc.call('purchase', { user_id: i + 1 }, { commandId: 'cmd-a', requestId: 'a' }));
+    expect(
+      await codeOf(rpc.call('purchase', { user_id: 9 }, { commandId: 'cmd-b', requestId: 'b' })),
+    ).toBe('overloaded');
     expect(channel.published).toHaveLength(3);
     jest.advanceTimersByTime(1_000);
     expect(rpc.pendingCount()).toBe(0);
@@ -336,43 +345,43 @@ describe('rpc client correlation map', () => {
 
   it('refuses calls while the socket buffer is full, until it drains', async () => {
     channel.writable = false;
-    ignore(rpc.call('purchase', { user_id: 1 }, { requestId: 'a' }));
-    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'b' }))).toBe(
-      'overloaded',
-    );
+    ignore(rpc.call('purchase', { user_id: 1 }, { commandId: 'cmd-a', requestId: 'a' }));
+    expect(
+      await codeOf(rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-b', requestId: 'b' })),
+    ).toBe('overloaded');
     channel.emit('drain');
     channel.writable = true;
-    ignore(rpc.call('purchase', { user_id: 3 }, { requestId: 'c' }));
+    ignore(rpc.call('purchase', { user_id: 3 }, { commandId: 'cmd-c', requestId: 'c' }));
     expect(channel.published).toHaveLength(2);
     jest.advanceTimersByTime(1_000);
   });
 
   it('refuses calls while the broker blocks publishing, until it unblocks', async () => {
     model.emit('blocked', 'low on memory');
-    expect(await codeOf(rpc.call('purchase', { user_id: 1 }, { requestId: 'a' }))).toBe(
-      'broker_unavailable',
-    );
+    expect(
+      await codeOf(rpc.call('purchase', { user_id: 1 }, { commandId: 'cmd-a', requestId: 'a' })),
+    ).toBe('broker_unavailable');
     model.emit('unblocked');
-    ignore(rpc.call('purchase', { user_id: 1 }, { requestId: 'b' }));
+    ignore(rpc.call('purchase', { user_id: 1 }, { commandId: 'cmd-b', requestId: 'b' }));
     expect(channel.published).toHaveLength(1);
     jest.advanceTimersByTime(1_000);
   });
 
   it('treats a reply it cannot read as an internal error', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     channel.reply(lastCorrelationId(), { ok: 'maybe' });
     expect(await codeOf(call)).toBe('internal_error');
   });
 
   it('drains: refuses new calls and resolves once the pending ones settle', async () => {
-    const call = rpc.call('purchase', { user_id: 2 }, { requestId: 'a' });
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     let drained = false;
     const draining = rpc.drain().then(() => {
       drained = true;
     });
-    expect(await codeOf(rpc.call('purchase', { user_id: 2 }, { requestId: 'b' }))).toBe(
-      'broker_unavailable',
-    );
+    expect(
+      await codeOf(rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-b', requestId: 'b' })),
+    ).toBe('broker_unavailable');
     await Promise.resolve();
     expect(drained).toBe(false);
     channel.reply(lastCorrelationId(), { ok: true, subscription });

@@ -1,0 +1,51 @@
+import { Router } from 'express';
+import { COMMAND_ID_PATTERN, type CommandIds } from '../commands/command-ids';
+import { AppError } from '../errors';
+import type { SubscriptionQueries } from '../read-model/subscription-queries';
+import { principalOf } from './auth';
+import { commandResource } from './command-outcome';
+import { nameRoute, POLL_AFTER_SECONDS } from './subscriptions-router';
+
+/**
+ * `/api/v1/commands/{command_id}`: the state of a command and, once completed, the answer the
+ * synchronous call would have given. Only its sender or an admin may read it; for anyone else,
+ * and past the retention, it does not exist.
+ */
+export function createCommandsRouter(deps: {
+  queries: Pick<SubscriptionQueries, 'findCommandOutcome'>;
+  commandIds: CommandIds;
+  /** How long outcomes are kept (the Idempotency-Key retention). */
+  retentionMs: number;
+  now?: () => number;
+}): Router {
+  const { queries, commandIds, retentionMs, now = Date.now } = deps;
+  const router = Router();
+
+  router.get('/:id', nameRoute, async (req, res) => {
+    const id = String(req.params['id']);
+    if (!COMMAND_ID_PATTERN.test(id)) {
+      throw new AppError('validation_failed', 'the command id is not valid', {
+        errors: [
+          {
+            in: 'path',
+            pointer: '/id',
+            detail: 'must be 1 to 255 letters, digits, "-", "_" or "."',
+          },
+        ],
+      });
+    }
+    const ticket = commandIds.read(id);
+    const principal = principalOf(res);
+    const missing = new AppError('command_not_found', `command ${id} does not exist`);
+    if (!ticket || (!principal.admin && ticket.owner !== principal.subject)) throw missing;
+    const outcome = await queries.findCommandOutcome(id);
+    if (!outcome) {
+      // Never completed and past the retention: nothing is known of it any more.
+      if (ticket.acceptedAt + retentionMs < now()) throw missing;
+      res.set('Retry-After', String(POLL_AFTER_SECONDS));
+    }
+    res.json(commandResource(id, ticket, outcome));
+  });
+
+  return router;
+}
