@@ -1,10 +1,12 @@
 import { Router } from 'express';
-import { COMMAND_ID_PATTERN, type CommandIds } from '../commands/command-ids';
+import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
 import { commandResource } from './command-outcome';
+import { commandPathSchema } from './schemas';
 import { nameRoute, POLL_AFTER_SECONDS } from './subscriptions-router';
+import { parseOrThrow } from './validation';
 
 /**
  * `/api/v1/commands/{command_id}`: the state of a command and, once completed, the answer the
@@ -22,18 +24,7 @@ export function createCommandsRouter(deps: {
   const router = Router();
 
   router.get('/:id', nameRoute, async (req, res) => {
-    const id = String(req.params['id']);
-    if (!COMMAND_ID_PATTERN.test(id)) {
-      throw new AppError('validation_failed', 'the command id is not valid', {
-        errors: [
-          {
-            in: 'path',
-            pointer: '/id',
-            detail: 'must be 1 to 255 letters, digits, "-", "_" or "."',
-          },
-        ],
-      });
-    }
+    const { id } = parseOrThrow(commandPathSchema, req.params, 'path');
     const ticket = commandIds.read(id);
     const principal = principalOf(res);
     const missing = new AppError('command_not_found', `command ${id} does not exist`);

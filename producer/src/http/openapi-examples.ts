@@ -41,6 +41,25 @@ export const historyExample = {
   ],
 };
 
+export const EXAMPLE_COMMAND_ID =
+  'purchase.mi3x2k0f.Nw.q1RkLx7kQ0S2bZ3rWm9t1A.2mVh8oQe5sGk0cXbYtU7fw';
+
+export const pendingCommandExample = {
+  id: EXAMPLE_COMMAND_ID,
+  type: 'purchase',
+  state: 'pending',
+  response: null,
+  accepted_at: '2026-11-02T09:29:58.000Z',
+  completed_at: null,
+};
+
+export const completedCommandExample = {
+  ...pendingCommandExample,
+  state: 'completed',
+  response: { status: 201, body: activeSubscriptionExample },
+  completed_at: '2026-11-02T09:30:00.000Z',
+};
+
 /** What the service says for each code, and the extra members it adds. */
 const PROBLEM_DETAILS: Record<ErrorCode, { detail: string; extra?: Record<string, unknown> }> = {
   validation_failed: {

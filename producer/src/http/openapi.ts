@@ -11,6 +11,8 @@ import type { ErrorCode } from '../errors';
 import {
   activeSubscriptionExample,
   canceledSubscriptionExample,
+  completedCommandExample,
+  pendingCommandExample,
   EXAMPLE_REQUEST_ID,
   historyExample,
   problemExample,
@@ -18,6 +20,8 @@ import {
 } from './openapi-examples';
 import { PROBLEMS } from './problem';
 import {
+  commandPathSchema,
+  commandResponseSchema,
   historyResponseSchema,
   listQuerySchema,
   problemSchema,
@@ -31,10 +35,18 @@ import {
 /** Response headers, declared once and referenced where they are sent. */
 const HEADERS = {
   Location: {
-    description: 'Where the created subscription is: `/api/v1/subscriptions/{id}`',
+    description:
+      'On a 201, where the created subscription is: `/api/v1/subscriptions/{id}`. On a 202 ' +
+      'or a 504, where the command is: `/api/v1/commands/{command_id}`, to poll for its outcome',
     required: true,
     schema: { type: 'string' },
     example: '/api/v1/subscriptions/42',
+  },
+  'Preference-Applied': {
+    description: 'RFC 7240: the command was accepted and is answered asynchronously',
+    required: true,
+    schema: { type: 'string', const: 'respond-async' },
+    example: 'respond-async',
   },
   'Idempotent-Replayed': {
     description:
@@ -55,7 +67,7 @@ const HEADERS = {
   'Retry-After': {
     description:
       'Seconds to wait before retrying: what is left of the rate-limit window on a 429, ' +
-      'a short pause on a 503',
+      'a short pause on a 503, and before polling a pending command again on a 202 or a 200',
     required: true,
     schema: { type: 'integer', minimum: 0 },
     example: 2,
@@ -115,10 +127,14 @@ const REPLAYABLE_CODES: readonly ErrorCode[] = [
   'internal_error',
 ];
 
-/** The authenticator's challenge; Retry-After from the rate limiter and `sendProblem` (503). */
+/**
+ * The authenticator's challenge; Retry-After from the rate limiter and `sendProblem` (503); the
+ * command's Location on a 504.
+ */
 function problemHeaders(code: ErrorCode): HeaderName[] {
   if (code === 'unauthorized') return ['WWW-Authenticate'];
   if (code === 'rate_limited' || PROBLEMS[code].status === 503) return ['Retry-After'];
+  if (PROBLEMS[code].status === 504) return ['Location'];
   return [];
 }
 
@@ -216,7 +232,17 @@ function publicOperation(operation: ZodOpenApiOperationObject): ZodOpenApiOperat
 
 const healthSchema = z.object({ status: z.string() });
 
-const idempotencyHeaders = z.object({
+const writeHeaders = z.object({
+  Prefer: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        'RFC 7240. `respond-async`: answer 202 with the command to poll as soon as the broker ' +
+        'has taken it. `wait=N` (seconds, up to the RPC deadline): the usual answer if the ' +
+        'outcome comes within N seconds, else 202. Other preferences are ignored.',
+      param: { example: 'respond-async' },
+    }),
   'Idempotency-Key': z
     .string()
     .regex(/^[\x20-\x7e]{1,255}$/)
@@ -229,6 +255,15 @@ const idempotencyHeaders = z.object({
       param: { example: '5b0e7c1e-purchase-7' },
     }),
 });
+
+/** The 202 of a write: accepted, with the command to poll. */
+const ACCEPTED: ZodOpenApiResponseObject = {
+  description:
+    'Accepted (`Prefer: respond-async`, or `wait=N` elapsed): the command will be applied; ' +
+    'poll its Location',
+  headers: headers('Location', 'Preference-Applied', 'Retry-After'),
+  ...json(commandResponseSchema, pendingCommandExample),
+};
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
 export function createOpenApiDocument(): ReturnType<typeof createDocument> {
@@ -264,6 +299,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
     },
     tags: [
       { name: 'subscriptions', description: 'Subscriptions and their history' },
+      { name: 'commands', description: 'Accepted writes and their outcome' },
       { name: 'operations', description: 'Health, readiness, metrics and this documentation' },
     ],
     paths: {
@@ -272,7 +308,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           tags: ['subscriptions'],
           operationId: 'purchaseSubscription',
           summary: 'Purchase a subscription',
-          requestParams: { header: idempotencyHeaders },
+          requestParams: { header: writeHeaders },
           requestBody: { required: true, ...json(purchaseRequestSchema, { user_id: 7 }) },
           responses: {
             '201': {
@@ -280,6 +316,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
               headers: headers('Location', 'Idempotent-Replayed'),
               ...json(subscriptionResponseSchema, activeSubscriptionExample),
             },
+            '202': ACCEPTED,
             ...problems([...WRITE_PROBLEMS, 'forbidden', 'user_not_found'], true),
           },
         }),
@@ -317,7 +354,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           tags: ['subscriptions'],
           operationId: 'changeSubscriptionStatus',
           summary: 'Cancel (from ACTIVE) or restart (from CANCELED) a subscription',
-          requestParams: { path: subscriptionPathSchema, header: idempotencyHeaders },
+          requestParams: { path: subscriptionPathSchema, header: writeHeaders },
           requestBody: {
             required: true,
             content: {
@@ -339,6 +376,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
               headers: headers('Idempotent-Replayed'),
               ...json(subscriptionResponseSchema, canceledSubscriptionExample),
             },
+            '202': ACCEPTED,
             ...problems([...WRITE_PROBLEMS, 'subscription_not_found', 'invalid_transition'], true),
           },
         }),
@@ -352,6 +390,39 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           responses: {
             '200': { description: 'The history', ...json(historyResponseSchema, historyExample) },
             ...problems([...READ_PROBLEMS, 'subscription_not_found']),
+          },
+        }),
+      },
+      '/api/v1/commands/{id}': {
+        get: apiOperation({
+          tags: ['commands'],
+          operationId: 'getCommand',
+          summary: 'The state of an accepted write and, once completed, its answer',
+          description:
+            'Only the caller that sent the command, or an admin, may read it; for anyone ' +
+            'else it does not exist. Kept as long as Idempotency-Keys are.',
+          requestParams: { path: commandPathSchema },
+          responses: {
+            '200': {
+              description: 'The command; `Retry-After` while it is pending',
+              headers: {
+                'Retry-After': {
+                  description: 'Seconds to wait before polling again; sent while pending',
+                  required: false,
+                  schema: { type: 'integer', minimum: 0 },
+                },
+              },
+              content: {
+                'application/json': {
+                  schema: commandResponseSchema,
+                  examples: {
+                    pending: { summary: 'Accepted, not applied yet', value: pendingCommandExample },
+                    completed: { summary: 'Applied', value: completedCommandExample },
+                  },
+                },
+              },
+            },
+            ...problems([...READ_PROBLEMS, 'command_not_found']),
           },
         }),
       },

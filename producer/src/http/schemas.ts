@@ -5,6 +5,7 @@ import {
   subscriptionStatusSchema,
 } from '@subscriptions/contracts';
 import { z } from 'zod';
+import { COMMAND_ID_PATTERN } from '../commands/command-ids';
 import { ERROR_CODES } from '../errors';
 
 /** `POST /api/v1/subscriptions`. */
@@ -120,6 +121,17 @@ export const subscriptionPageSchema = z
   .object({ data: z.array(subscriptionResponseSchema), has_more: z.boolean() })
   .meta({ id: 'SubscriptionPage', description: 'One page of subscriptions in id order' });
 
+/** Path parameters of `/api/v1/commands/{id}`. */
+export const commandPathSchema = z.object({
+  id: z
+    .string()
+    .regex(COMMAND_ID_PATTERN, 'must be 1 to 255 letters, digits, "-", "_" or "."')
+    .meta({
+      description: 'The command id, from the Location of a 202 or a 504',
+      param: { example: 'purchase.mi3x2k0f.Nw.q1RkLx7kQ0S2bZ3rWm9t1A.2mVh8oQe5sGk0cXbYtU7fw' },
+    }),
+});
+
 export const problemSchema = z
   .object({
     type: z.string().describe('urn:subscriptions:problem:<code>'),
@@ -143,3 +155,27 @@ export const problemSchema = z
       .describe('Present on invalid_transition: the status the subscription is in'),
   })
   .meta({ id: 'Problem', description: 'An RFC 9457 problem document' });
+
+export const commandResponseSchema = z
+  .object({
+    id: z.string().describe('The command id; its resource is /api/v1/commands/{id}'),
+    type: z.enum(['purchase', 'cancel', 'restart']),
+    state: z
+      .enum(['pending', 'completed'])
+      .describe('pending: accepted, not yet applied or refused; completed: it has its answer'),
+    response: z
+      .object({
+        status: z.int().describe('The status the synchronous call answers with'),
+        body: z
+          .union([subscriptionResponseSchema, problemSchema])
+          .describe('The body the synchronous call answers with'),
+      })
+      .nullable()
+      .describe('null while pending'),
+    accepted_at: z.iso.datetime().describe('When the service took the request'),
+    completed_at: z.iso.datetime().nullable(),
+  })
+  .meta({
+    id: 'Command',
+    description: 'A write accepted by the service, and once it has ended, its answer',
+  });
