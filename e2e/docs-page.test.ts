@@ -46,27 +46,25 @@ describe('the API docs page in a real browser', () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
 
+    // Every operation the served document declares must be on the page.
+    const documented = (await (await fetch(`${producer!.baseUrl}/api/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const expected = Object.entries(documented.paths).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(expected).toEqual(
+      expect.arrayContaining(['POST /api/v1/subscriptions', 'GET /api/v1/commands/{id}']),
+    );
+
     await page.goto(`${producer!.baseUrl}/api/docs`);
     const operations = page.locator('.opblock-summary');
-    await operations.nth(9).waitFor({ timeout: 15_000 });
+    await operations.nth(expected.length - 1).waitFor({ timeout: 15_000 });
 
     const listed = await page.locator('.opblock-summary-path').allInnerTexts();
     const methods = await page.locator('.opblock-summary-method').allInnerTexts();
     const endpoints = listed.map((path, i) => `${methods[i]} ${path.replace(/\u200b/g, '')}`);
-    expect(endpoints.sort()).toEqual(
-      [
-        'GET /api/docs',
-        'GET /api/openapi.json',
-        'GET /api/v1/subscriptions',
-        'POST /api/v1/subscriptions',
-        'GET /api/v1/subscriptions/{id}',
-        'PUT /api/v1/subscriptions/{id}/status',
-        'GET /api/v1/subscriptions/{id}/history',
-        'GET /healthz',
-        'GET /metrics',
-        'GET /readyz',
-      ].sort(),
-    );
+    expect(endpoints.sort()).toEqual(expected.sort());
     expect(foreign).toEqual([]);
     expect(failed).toEqual([]);
     expect(errors).toEqual([]);
