@@ -1,7 +1,9 @@
-/** A command accepted asynchronously: its id, and when the broker took it. */
+import type { CommandTicket } from './command-ids';
+
+/** A command accepted asynchronously: its id, and what the id says of it. */
 export interface AcceptedCommand {
   id: string;
-  acceptedAt: number;
+  ticket: CommandTicket;
 }
 
 export interface AcceptedCommands {
@@ -27,7 +29,7 @@ export function createAcceptedCommands(options: {
   return {
     find(identity) {
       const command = accepted.get(identity);
-      if (command && command.acceptedAt + retentionMs > now()) return command;
+      if (command && command.ticket.acceptedAt + retentionMs > now()) return command;
       accepted.delete(identity);
       return undefined;
     },

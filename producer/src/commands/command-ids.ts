@@ -8,6 +8,11 @@ export interface CommandTicket {
   owner: string;
   /** When the broker accepted it, epoch milliseconds. */
   acceptedAt: number;
+  /**
+   * A synchronous command's deadline, epoch milliseconds: past it the command is never applied.
+   * An asynchronous command has none.
+   */
+  deadline?: number | undefined;
 }
 
 export interface CommandIds {
@@ -30,8 +35,8 @@ const NONCE_BYTES = 16;
 const MAC_BYTES = 16;
 
 /**
- * Command ids are self-describing and signed: `<type>.<accepted at, base 36>.<owner, base64url>.
- * <nonce>.<mac>`. The producer hands one out the moment the broker confirms a command, when the
+ * Command ids are self-describing and signed: `<type>.<accepted at, base 36>.<deadline, base 36,
+ * or empty>.<owner, base64url>.<nonce>.<mac>`. The producer hands one out the moment the broker confirms a command, when the
  * database may be away, so a pending command's type, owner and acceptance time live in its id;
  * the MAC (HMAC-SHA256, keyed from the service's secret) makes an id nobody minted read as
  * unknown rather than as pending. The id is the command's AMQP message id too.
@@ -42,10 +47,11 @@ export function createCommandIds(secret: string): CommandIds {
     createHmac('sha256', key).update(payload).digest().subarray(0, MAC_BYTES);
 
   return {
-    mint({ type, owner, acceptedAt }) {
+    mint({ type, owner, acceptedAt, deadline }) {
       const payload = [
         type,
         acceptedAt.toString(36),
+        deadline === undefined ? '' : deadline.toString(36),
         Buffer.from(owner, 'utf8').toString('base64url'),
         randomBytes(NONCE_BYTES).toString('base64url'),
       ].join('.');
@@ -55,16 +61,26 @@ export function createCommandIds(secret: string): CommandIds {
     read(id) {
       if (!COMMAND_ID_PATTERN.test(id)) return null;
       const parts = id.split('.');
-      if (parts.length !== 5) return null;
-      const [type, acceptedAt, owner, , mac] = parts as [string, string, string, string, string];
-      const expected = sign(parts.slice(0, 4).join('.'));
+      if (parts.length !== 6) return null;
+      const [type, acceptedAt, deadline, owner, , mac] = parts as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const expected = sign(parts.slice(0, 5).join('.'));
       const given = Buffer.from(mac, 'base64url');
+      // One spelling per id: base64url decoding ignores the spare bits of the last character.
+      if (given.toString('base64url') !== mac) return null;
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
       if (!Object.hasOwn(COMMANDS, type)) return null;
       return {
         type: type as CommandName,
         owner: Buffer.from(owner, 'base64url').toString('utf8'),
         acceptedAt: parseInt(acceptedAt, 36),
+        deadline: deadline === '' ? undefined : parseInt(deadline, 36),
       };
     },
   };

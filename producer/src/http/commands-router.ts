@@ -3,10 +3,32 @@ import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
-import { commandResource } from './command-outcome';
+import { commandResource, type StoredOutcome } from './command-outcome';
 import { commandPathSchema } from './schemas';
 import { nameRoute, POLL_AFTER_SECONDS } from './subscriptions-router';
 import { parseOrThrow } from './validation';
+
+/**
+ * How long past its deadline a synchronous command may still commit: the consumer checks the
+ * deadline before it starts a command, and a transaction already under way ends within its
+ * statement timeouts (3 x 8 s); the rest is room for clocks that disagree.
+ */
+export const DEADLINE_GRACE_MS = 60_000;
+
+/** What a synchronous command with no recorded outcome this long past its deadline ended as. */
+function expiredOutcome(deadline: number): StoredOutcome {
+  return {
+    reply: {
+      ok: false,
+      error: {
+        code: 'command_expired',
+        message: 'the command was not applied before its deadline, and never will be',
+      },
+    },
+    requestId: null,
+    completedAt: new Date(deadline),
+  };
+}
 
 /**
  * `/api/v1/commands/{command_id}`: the state of a command and, once completed, the answer the
@@ -29,7 +51,13 @@ export function createCommandsRouter(deps: {
     const principal = principalOf(res);
     const missing = new AppError('command_not_found', `command ${id} does not exist`);
     if (!ticket || (!principal.admin && ticket.owner !== principal.subject)) throw missing;
-    const outcome = await queries.findCommandOutcome(id);
+    let outcome = await queries.findCommandOutcome(id);
+    // No outcome is recorded when the broker never took the command (a connection lost before
+    // its confirm), or not yet when it expired where no consumer records it: either way,
+    // past its deadline it can no longer be applied.
+    if (!outcome && ticket.deadline !== undefined && ticket.deadline + DEADLINE_GRACE_MS < now()) {
+      outcome = expiredOutcome(ticket.deadline);
+    }
     if (!outcome) {
       // Never completed and past the retention: nothing is known of it any more.
       if (ticket.acceptedAt + retentionMs < now()) throw missing;

@@ -1,8 +1,8 @@
-import type { CommandName, Subscription } from '@subscriptions/contracts';
+import type { CommandName, Reply, Subscription } from '@subscriptions/contracts';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
-import type { AcceptedCommands } from '../commands/accepted-commands';
-import type { CommandIds } from '../commands/command-ids';
+import type { AcceptedCommand, AcceptedCommands } from '../commands/accepted-commands';
+import type { CommandIds, CommandTicket } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { ProducerMetrics } from '../metrics';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
@@ -80,6 +80,48 @@ export function createSubscriptionsRouter(deps: {
   const router = Router();
   const inFlight = createInFlightKeys();
 
+  /** 202 with the command to poll (RFC 7240). */
+  function answerAccepted(res: Response, commandId: string, ticket: CommandTicket): void {
+    res
+      .status(202)
+      .location(commandLocation(commandId))
+      .set('Preference-Applied', 'respond-async')
+      .set('Retry-After', String(POLL_AFTER_SECONDS))
+      .json(commandResource(commandId, ticket, null));
+  }
+
+  /** The answer the consumer's reply makes; a replayed one is flagged to the client. */
+  function answerReply(
+    res: Response,
+    command: CommandName,
+    reply: Reply,
+    answer: (subscription: Subscription) => void,
+  ): void {
+    if (reply.replayed) {
+      metrics.idempotentReplays.inc({ command });
+      res.setHeader('Idempotent-Replayed', 'true');
+    }
+    answer(unwrap(reply));
+  }
+
+  /**
+   * A repeat of an asynchronous request this process accepted: the stored outcome once the
+   * command completed, replayed, or else the same pending command, sent no second time. While
+   * the database is away the command reads as pending, as it would at its own Location.
+   */
+  async function answerKnown(
+    res: Response,
+    { id, ticket }: AcceptedCommand,
+    answer: (subscription: Subscription) => void,
+  ): Promise<void> {
+    const outcome = await queries.findCommandOutcome(id).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'database_unavailable') return null;
+      throw error;
+    });
+    if (outcome) answerReply(res, ticket.type, { ...outcome.reply, replayed: true }, answer);
+    else answerAccepted(res, id, ticket);
+  }
+
   /**
    * Sends one command and answers with `answer(subscription)`, with the refusal, or with 202.
    * With an Idempotency-Key, a synchronous repeat of a request still in flight here is a 409,
@@ -113,9 +155,18 @@ export function createSubscriptionsRouter(deps: {
         ? JSON.stringify([idempotency.scope, idempotency.key, command, body])
         : undefined;
     const known = identity === undefined ? undefined : accepted.find(identity);
-    const ticket = { type: command, owner: principal.subject, acceptedAt: Date.now() };
-    if (known) ticket.acceptedAt = known.acceptedAt;
-    const commandId = known?.id ?? commandIds.mint(ticket);
+    if (known) {
+      await answerKnown(res, known, answer);
+      return;
+    }
+    const acceptedAt = Date.now();
+    const ticket: CommandTicket = {
+      type: command,
+      owner: principal.subject,
+      acceptedAt,
+      deadline: preference.async ? undefined : acceptedAt + rpcTimeoutMs,
+    };
+    const commandId = commandIds.mint(ticket);
     const options = {
       commandId,
       requestId: String(res.locals['requestId']),
@@ -130,21 +181,12 @@ export function createSubscriptionsRouter(deps: {
         : await rpc.call(command, body, options);
       if (reply === 'accepted') {
         outcome = 'accepted';
-        if (identity !== undefined) accepted.remember(identity, { id: commandId, ...ticket });
-        res
-          .status(202)
-          .location(commandLocation(commandId))
-          .set('Preference-Applied', 'respond-async')
-          .set('Retry-After', String(POLL_AFTER_SECONDS))
-          .json(commandResource(commandId, ticket, null));
+        if (identity !== undefined) accepted.remember(identity, { id: commandId, ticket });
+        answerAccepted(res, commandId, ticket);
         return;
       }
       outcome = reply.ok ? 'ok' : reply.error.code;
-      if (reply.replayed) {
-        metrics.idempotentReplays.inc({ command });
-        res.setHeader('Idempotent-Replayed', 'true');
-      }
-      answer(unwrap(reply));
+      answerReply(res, command, reply, answer);
     } catch (error) {
       outcome ??= error instanceof AppError ? error.code : 'internal_error';
       if (error instanceof AppError && (outcome === 'reply_timeout' || outcome === 'reply_lost')) {
