@@ -20,6 +20,8 @@ export async function startInProcessConsumer(options: {
   amqpUrl: string;
   database: string;
   concurrency?: number;
+  /** Awaited before each batch: a test holds the consumer up with it (a slow consumer). */
+  beforeBatch?: () => Promise<void>;
 }): Promise<InProcessConsumer> {
   const concurrency = options.concurrency ?? 4;
   const pool = createDatabasePool({
@@ -29,9 +31,11 @@ export async function startInProcessConsumer(options: {
   });
   const repository = createSubscriptionRepository(pool);
   const metrics = createConsumerMetrics();
+  const execute = createBatchExecutor(repository);
+  const { beforeBatch } = options;
   const commands = createCommandConsumer({
     prefetch: concurrency,
-    execute: createBatchExecutor(repository),
+    execute: beforeBatch ? async (items) => (await beforeBatch(), execute(items)) : execute,
     recordOutcome: (outcome) => repository.recordOutcome(outcome, new Date()),
     logger: testLogger,
     metrics,

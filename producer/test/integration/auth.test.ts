@@ -207,6 +207,32 @@ describe('authentication and ownership', () => {
     expect(row).toEqual({ status_id: 1, version: 0 });
   });
 
+  it("another user's command answers 404, as an unknown one would; its sender and an admin read it", async () => {
+    const accepted = await request(app)
+      .post('/api/v1/subscriptions')
+      .auth(bobToken, { type: 'bearer' })
+      .set('Prefer', 'respond-async')
+      .send({ user_id: bob })
+      .expect(202);
+    const location = String(accepted.headers['location']);
+    const read = (token: string) => request(app).get(location).auth(token, { type: 'bearer' });
+    const theirs = await read(aliceToken).expect(404);
+    expect(theirs.body.code).toBe('command_not_found');
+    const forged = `${location.slice(0, location.lastIndexOf('.'))}.${'A'.repeat(22)}`;
+    const unknown = await request(app).get(forged).auth(aliceToken, { type: 'bearer' }).expect(404);
+    expect({ ...unknown.body, request_id: undefined, detail: undefined }).toEqual({
+      ...theirs.body,
+      request_id: undefined,
+      detail: undefined,
+    });
+    for (const token of [bobToken, adminToken]) {
+      const own = await read(token).expect(200);
+      expect(own.body).toEqual(expect.objectContaining({ id: accepted.body.id, type: 'purchase' }));
+    }
+    // Without a token there is no caller to own it.
+    await request(app).get(location).expect(401);
+  });
+
   it('a plain token changes and reads its own subscription', async () => {
     const as = (call: request.Test) => call.auth(bobToken, { type: 'bearer' });
     const { body } = await as(
