@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { createTestDatabase, type TestDatabase } from '../test-support/database';
-import { listEventTypes } from '../test-support/outcomes/rows';
+import { listEventTypes, listSubscriptionIds } from '../test-support/outcomes/rows';
 import { releaseAll } from '../test-support/cleanup';
 import {
   startConsumer,
@@ -56,7 +56,16 @@ describe('npm run lifecycle', () => {
     });
     expect(result.stdout).toContain('Lifecycle passed');
     expect(result.code).toBe(0);
-    for (const line of ['< 201 Created', '< 200 OK', '< 409 Conflict', 'SUBSCRIPTION_RESTARTED']) {
+    for (const line of [
+      '< 201 Created',
+      '< 200 OK',
+      '< 409 Conflict',
+      'SUBSCRIPTION_RESTARTED',
+      '> Prefer: respond-async',
+      '< 202 Accepted',
+      '"state": "completed"',
+      'completed: 201, the subscription was created',
+    ]) {
       expect(result.stdout).toContain(line);
     }
     const id = Number(/"id": (\d+)/.exec(result.stdout)?.[1]);
@@ -66,6 +75,8 @@ describe('npm run lifecycle', () => {
       'SUBSCRIPTION_RESTARTED',
       'SUBSCRIPTION_CANCELED',
     ]);
+    // The asynchronous purchase made a second subscription for the same user.
+    expect(await listSubscriptionIds(database.pool, userId)).toEqual([id, expect.any(Number)]);
   });
 
   it('exits non-zero and says why when an answer differs from the contract', async () => {
