@@ -18,6 +18,11 @@ const SERIES: Series[] = [
     matches: (cell) => cell.target === 'baseline' && cell.scenario === 'purchase',
   },
   {
+    label: 'ours: purchase, async (202)',
+    color: '#16a34a',
+    matches: (cell) => cell.target === 'ours' && cell.scenario === 'async',
+  },
+  {
     label: 'ours: mix',
     color: '#93c5fd',
     matches: (cell) => cell.target === 'ours' && cell.scenario === 'mix',

@@ -24,6 +24,8 @@ export interface Measurement {
   peakRssBytes: MemoryPeaks;
   /** Microseconds of CPU per answered request, by process (see cpu.ts). */
   cpuMicrosPerRequest: CpuAccount;
+  /** Asynchronous cells: ms from the end of the load until the last accepted command completed. */
+  drainMs?: number;
 }
 
 export interface Cell {
@@ -31,6 +33,8 @@ export interface Cell {
   target: Target;
   connections: number;
   requests: autocannon.Request[];
+  /** Waits for what the load left behind (an asynchronous backlog) and says how long it took. */
+  drain?: (signal: AbortSignal) => Promise<number>;
 }
 
 export interface Durations {
@@ -52,7 +56,9 @@ export async function measureCell(
     (sum, stats) => sum + (stats.count ?? 0),
     0,
   );
-  return toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered));
+  const measurement = toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered));
+  // Before the next cell: a backlog still draining would take from its measurement.
+  return cell.drain ? { ...measurement, drainMs: await cell.drain(signal) } : measurement;
 }
 
 function fire(cell: Cell, seconds: number, signal: AbortSignal): Promise<autocannon.Result> {

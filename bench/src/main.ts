@@ -92,7 +92,7 @@ async function benchmark(
 }
 
 function describePlan(options: BenchOptions): string {
-  const perRun = options.connections.length * (options.baseline ? 3 : 2);
+  const perRun = options.connections.length * (options.baseline ? 4 : 3);
   const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
   return [
     `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,

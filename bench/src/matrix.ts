@@ -1,5 +1,6 @@
 import { measureCell, type Cell, type Durations, type Measurement } from './load';
-import { mixRequests, purchaseRequests } from './scenarios';
+import { createBacklog } from './backlog';
+import { asyncPurchaseRequests, mixRequests, purchaseRequests } from './scenarios';
 import type { Targets } from './targets';
 
 export interface MatrixSettings extends Durations {
@@ -14,8 +15,9 @@ export class Interrupted extends Error {
 }
 
 /**
- * Every run measures, for each concurrency, our purchase, the baseline's purchase and our mix,
- * one after the other: drift on a noisy machine then hits both sides of a ratio alike.
+ * Every run measures, for each concurrency, our purchase, the baseline's purchase, our
+ * asynchronous purchase and our mix, one after the other: drift on a noisy machine then hits
+ * both sides of a ratio alike.
  */
 export async function runMatrix(
   targets: Targets,
@@ -52,6 +54,14 @@ function cellsOf(targets: Targets, settings: MatrixSettings): Cell[] {
         requests: purchaseRequests(baseline.userIds),
       });
     }
+    const backlog = createBacklog(ours.baseUrl, ours.headers);
+    cells.push({
+      scenario: 'async',
+      target: ours,
+      connections,
+      requests: asyncPurchaseRequests(ours.userIds, (location) => backlog.accepted(location)),
+      drain: (signal) => backlog.drain(signal),
+    });
     cells.push({
       scenario: 'mix',
       target: ours,

@@ -11,6 +11,8 @@ export function renderReport(summary: Summary, runs: number): string {
     renderCells(summary.cells),
   ];
   if (summary.ratios.length > 0) sections.push(renderRatios(summary));
+  const asynchronous = renderAsync(summary.cells);
+  if (asynchronous) sections.push(asynchronous);
   const cpu = renderCpu(summary.cells);
   if (cpu) sections.push(cpu);
   const memory = renderMemory(summary.cells);
@@ -59,6 +61,34 @@ function renderRatios(summary: Summary): string {
     'rrr',
   );
   return `Purchase, ours over the baseline (throughput below 1 and p99 above 1: we are slower)\n${table}`;
+}
+
+/** Each asynchronous cell beside the synchronous purchase at the same concurrency. */
+function renderAsync(cells: readonly CellSummary[]): string | null {
+  const rows = cells.filter((cell) => cell.scenario === 'async');
+  if (rows.length === 0) return null;
+  const synchronous = (connections: number) =>
+    cells.find(
+      (c) => c.scenario === 'purchase' && c.target === 'ours' && c.connections === connections,
+    );
+  const table = formatTable(
+    ['conn', 'accepted/s', 'p99 of the 202 ms', 'sync req/s', 'sync p99 ms', 'backlog drained in'],
+    rows.map((cell) => {
+      const sync = synchronous(cell.connections);
+      return [
+        String(cell.connections),
+        cell.requestsPerSecond.toFixed(1),
+        formatMs(cell.latencyMs.p99),
+        sync ? sync.requestsPerSecond.toFixed(1) : '-',
+        sync ? formatMs(sync.latencyMs.p99) : '-',
+        cell.drainMs === undefined || Number.isNaN(cell.drainMs)
+          ? 'not drained'
+          : `${(cell.drainMs / 1000).toFixed(1)} s`,
+      ];
+    }),
+    'rrrrrr',
+  );
+  return `Asynchronous purchases (Prefer: respond-async): accepted per second, and how long the consumer took to apply what was left once the load stopped\n${table}`;
 }
 
 /** Each purchase cell's CPU per answered request, process by process, and the sum. */

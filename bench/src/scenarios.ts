@@ -1,13 +1,14 @@
 import type autocannon from 'autocannon';
 import type { IdRange } from './options';
 
-export type ScenarioName = 'purchase' | 'mix';
+export type ScenarioName = 'purchase' | 'async' | 'mix';
 
 export const SUBSCRIPTIONS_PATH = '/api/v1/subscriptions';
 
 /** Answers that belong to a scenario rather than signal a problem: the mix's refused changes. */
 export const EXPECTED_STATUSES: Record<ScenarioName, ReadonlySet<number>> = {
   purchase: new Set([201]),
+  async: new Set([202]),
   mix: new Set([200, 201, 409]),
 };
 
@@ -24,6 +25,28 @@ const purchase = (request: autocannon.Request, userIds: IdRange): autocannon.Req
 /** A purchase for a random existing user, drawn anew for every request. */
 export function purchaseRequests(userIds: IdRange): autocannon.Request[] {
   return [{ setupRequest: (request) => purchase(request, userIds) }];
+}
+
+/**
+ * A purchase sent with `Prefer: respond-async`: answered 202 once the broker has it, applied
+ * later. `onAccepted` gets the Location of every 202, so the backlog can be watched draining.
+ */
+export function asyncPurchaseRequests(
+  userIds: IdRange,
+  onAccepted: (location: string) => void,
+): autocannon.Request[] {
+  return [
+    {
+      setupRequest: (request) => ({
+        ...purchase(request, userIds),
+        headers: { ...request.headers, prefer: 'respond-async' },
+      }),
+      onResponse: (status, _body, _context, headers) => {
+        const location = headers?.['location'];
+        if (status === 202 && typeof location === 'string') onAccepted(location);
+      },
+    },
+  ];
 }
 
 /**

@@ -67,6 +67,7 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     timeouts: sumOf((m) => m.timeouts),
     peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
     cpuMicrosPerRequest: medianAccount(measurements.map((m) => m.cpuMicrosPerRequest)),
+    ...(first.drainMs === undefined ? {} : { drainMs: medianOf((m) => m.drainMs ?? Number.NaN) }),
   };
 }
 
