@@ -42,7 +42,7 @@ export const historyExample = {
 };
 
 export const EXAMPLE_COMMAND_ID =
-  'purchase.mi3x2k0f.Nw.q1RkLx7kQ0S2bZ3rWm9t1A.2mVh8oQe5sGk0cXbYtU7fw';
+  'purchase.mwwhn8g0..MQ.KnCDs9qcII-jOKz8ZzWASw.4NvQnoIx2hfBF2IHYNQUnA';
 
 export const pendingCommandExample = {
   id: EXAMPLE_COMMAND_ID,
@@ -82,7 +82,7 @@ const PROBLEM_DETAILS: Record<ErrorCode, { detail: string; extra?: Record<string
   forbidden: { detail: 'a token may purchase only for its own user_id' },
   route_not_found: { detail: 'no route for GET /api/v1/subscription' },
   subscription_not_found: { detail: 'subscription 42 does not exist' },
-  command_not_found: { detail: 'command purchase.mi3x2k0f.Nw.q1.x2 does not exist' },
+  command_not_found: { detail: 'command purchase.mwwhn8g0..MQ.x1.x2 does not exist' },
   invalid_transition: {
     detail: 'cannot cancel a subscription that is CANCELED',
     extra: { current_status: 'CANCELED' },

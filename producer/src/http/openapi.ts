@@ -250,7 +250,8 @@ const writeHeaders = z.object({
     .meta({
       description:
         'Makes a retry safe: a repeat of a completed request replays its status and body ' +
-        '(with Idempotent-Replayed: true) instead of applying it again. 1 to 255 printable ' +
+        '(with Idempotent-Replayed: true) instead of applying it again; an asynchronous ' +
+        'repeat of a pending request answers its 202 and command again. 1 to 255 printable ' +
         'ASCII characters, scoped to the caller, kept at least 24 h.',
       param: { example: '5b0e7c1e-purchase-7' },
     }),

@@ -128,7 +128,7 @@ export const commandPathSchema = z.object({
     .regex(COMMAND_ID_PATTERN, 'must be 1 to 255 letters, digits, "-", "_" or "."')
     .meta({
       description: 'The command id, from the Location of a 202 or a 504',
-      param: { example: 'purchase.mi3x2k0f.Nw.q1RkLx7kQ0S2bZ3rWm9t1A.2mVh8oQe5sGk0cXbYtU7fw' },
+      param: { example: 'purchase.mwwhn8g0..MQ.KnCDs9qcII-jOKz8ZzWASw.4NvQnoIx2hfBF2IHYNQUnA' },
     }),
 });
 
