@@ -1,10 +1,20 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { renderAsyncApiFile } from './http/asyncapi';
 import { renderOpenApiFile } from './http/openapi';
 
-/** The committed copy at the repository root, next to the other docs. */
-const OUTPUT = path.resolve(__dirname, '../../docs/openapi.json');
+/** The committed copies at the repository root, next to the other docs. */
+const DOCS = path.resolve(__dirname, '../../docs');
+const OUTPUTS = [
+  { file: path.join(DOCS, 'openapi.json'), render: renderOpenApiFile },
+  { file: path.join(DOCS, 'asyncapi.json'), render: renderAsyncApiFile },
+];
 
-/** Writes the document the service serves to `docs/openapi.json` (`npm run openapi`). */
-writeFileSync(OUTPUT, renderOpenApiFile());
-console.log(`openapi: wrote ${path.relative(process.cwd(), OUTPUT)}`);
+/**
+ * Writes the documents the service serves to `docs/openapi.json` and `docs/asyncapi.json`
+ * (`npm run openapi`).
+ */
+for (const { file, render } of OUTPUTS) {
+  writeFileSync(file, render());
+  console.log(`openapi: wrote ${path.relative(process.cwd(), file)}`);
+}

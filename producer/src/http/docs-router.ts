@@ -1,5 +1,6 @@
 import path from 'node:path';
 import express, { Router } from 'express';
+import { createAsyncApiDocument } from './asyncapi';
 import { createOpenApiDocument } from './openapi';
 
 /** Swagger UI's files, found without loading its bundle into this process. */
@@ -28,12 +29,19 @@ const INIT_SCRIPT = `window.ui = SwaggerUIBundle({
 });
 `;
 
-/** `/api/openapi.json` and the page at `/api/docs` that renders it. */
+/**
+ * `/api/openapi.json` and the page at `/api/docs` that renders it, and `/api/asyncapi.json`, the
+ * messages on the broker.
+ */
 export function createDocsRouter(): Router {
   const document = createOpenApiDocument();
+  const asyncApiDocument = createAsyncApiDocument();
   const router = Router();
   router.get('/openapi.json', (_req, res) => {
     res.json(document);
+  });
+  router.get('/asyncapi.json', (_req, res) => {
+    res.json(asyncApiDocument);
   });
   router.get('/docs', (_req, res) => {
     res.type('html').send(DOCS_PAGE);
