@@ -5,3 +5,4 @@ export * from './service-hint';
 export * from './shutdown';
 export * from './subscription-rows';
 export * from './environment';
+export * from './event-rows';

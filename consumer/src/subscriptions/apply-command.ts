@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions/contracts';
 import type {
-  EventType,
-  PurchaseCommand,
-  Reply,
-  SubscriptionCommand,
-} from '@subscriptions/contracts';
-import type {
+  AppliedChange,
   ProcessedRecord,
   StatusUpdateResult,
   SubscriptionRepository,
@@ -133,7 +129,7 @@ async function applyBatch(
     fresh.push(index);
   });
 
-  const events: { subscriptionId: number; type: EventType }[] = [];
+  const events: AppliedChange[] = [];
   await applyPurchases(tx, items, fresh, users, replies, events, now);
   await applyStatusChanges(tx, items, fresh, replies, events, now);
   tx.appendEvents(events, now);
@@ -194,7 +190,7 @@ async function applyPurchases(
   fresh: readonly number[],
   users: ReadonlySet<number>,
   replies: (Reply | undefined)[],
-  events: { subscriptionId: number; type: EventType }[],
+  events: AppliedChange[],
   now: Date,
 ): Promise<void> {
   const creatable = fresh.flatMap((index) => {
@@ -217,7 +213,8 @@ async function applyPurchases(
   );
   creatable.forEach(({ index, command }, position) => {
     const id = ids[position] as number;
-    events.push({ subscriptionId: id, type: PURCHASE.event });
+    const { requestId } = (items[index] as BatchItem).identity;
+    events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
     replies[index] = {
       ok: true,
       subscription: {
@@ -241,7 +238,7 @@ async function applyStatusChanges(
   items: readonly BatchItem[],
   fresh: readonly number[],
   replies: (Reply | undefined)[],
-  events: { subscriptionId: number; type: EventType }[],
+  events: AppliedChange[],
   now: Date,
 ): Promise<void> {
   const changes = fresh.flatMap((index) => {
@@ -258,7 +255,7 @@ async function applyStatusChanges(
     now,
   );
   changes.forEach(({ index, change, command }, position) => {
-    const { applied, subscription } = results[position] as StatusUpdateResult;
+    const { applied, subscription, version } = results[position] as StatusUpdateResult;
     const id = command.body.subscription_id;
     // Another user's subscription looks absent, so its existence does not leak.
     if (subscription === null) {
@@ -276,7 +273,8 @@ async function applyStatusChanges(
       };
       return;
     }
-    events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event });
+    const { requestId } = (items[index] as BatchItem).identity;
+    events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event, version, requestId });
     replies[index] = { ok: true, subscription };
   });
 }

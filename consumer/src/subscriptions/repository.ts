@@ -35,6 +35,18 @@ export interface StatusUpdateResult {
   applied: boolean;
   /** The row after the update; `null` when it does not exist or belongs to another user. */
   subscription: Subscription | null;
+  /** Its version after the update (applied changes since the purchase). */
+  version: number;
+}
+
+/** One applied change, as its history row (and so its event) records it. */
+export interface AppliedChange {
+  subscriptionId: number;
+  type: EventType;
+  /** The subscription's version after the change: 0 for a purchase. */
+  version: number;
+  /** The X-Request-Id of the request that made it, carried into its event. */
+  requestId?: string | undefined;
 }
 
 /**
@@ -59,8 +71,11 @@ export interface SubscriptionTransaction {
    * transition atomically, and reads each row right after its update.
    */
   changeStatuses(updates: readonly StatusUpdate[], now: Date): Promise<StatusUpdateResult[]>;
-  /** Sent with the commit. */
-  appendEvents(events: readonly { subscriptionId: number; type: EventType }[], now: Date): void;
+  /**
+   * Sent with the commit, in commit order: every transaction appending events takes the event
+   * commit lock first, so events become visible in id order (mysql-init/004-events.sql).
+   */
+  appendEvents(events: readonly AppliedChange[], now: Date): void;
   /** Sent with the commit; a twin committed meanwhile makes the transaction end as `duplicate`. */
   recordProcessedMany(records: readonly ProcessedRecord[], now: Date): void;
   /** Sent with the commit; an outcome already recorded for a command id is kept. */
@@ -240,15 +255,26 @@ function bindTransaction(
         return {
           applied: update.affectedRows === 1,
           subscription: row ? toSubscription(row) : null,
+          version: row ? Number(row.version) : 0,
         };
       });
     },
 
     appendEvents(events, now) {
       if (events.length === 0) return;
+      // Held from here to the COMMIT, which travels in the same round trip: microseconds.
+      transaction.defer({ sql: 'SELECT id FROM event_commit_lock WHERE id = 1 FOR UPDATE' });
       transaction.defer({
-        sql: 'INSERT INTO event_history (subscription_id, type, created_at) VALUES ?',
-        values: [events.map((event) => [event.subscriptionId, event.type, now])],
+        sql: 'INSERT INTO event_history (subscription_id, type, version, request_id, created_at) VALUES ?',
+        values: [
+          events.map((event) => [
+            event.subscriptionId,
+            event.type,
+            event.version,
+            event.requestId ?? null,
+            now,
+          ]),
+        ],
       });
     },
 

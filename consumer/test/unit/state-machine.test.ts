@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { STATUS_AFTER } from '@subscriptions/contracts';
 import { PURCHASE, STATUS_CHANGES } from '../../src/subscriptions/state-machine';
 
 describe('subscription state machine', () => {
@@ -19,5 +20,14 @@ describe('subscription state machine', () => {
   it('moves cancel to CANCELED and restart to ACTIVE, each with its own event', () => {
     expect(STATUS_CHANGES.cancel).toMatchObject({ to: 'CANCELED', event: 'SUBSCRIPTION_CANCELED' });
     expect(STATUS_CHANGES.restart).toMatchObject({ to: 'ACTIVE', event: 'SUBSCRIPTION_RESTARTED' });
+  });
+});
+
+describe('the state machine and the event contract', () => {
+  it("agree on the status each change's event reports", () => {
+    expect(STATUS_AFTER[PURCHASE.event]).toBe(PURCHASE.to);
+    for (const change of Object.values(STATUS_CHANGES)) {
+      expect(STATUS_AFTER[change.event]).toBe(change.to);
+    }
   });
 });
