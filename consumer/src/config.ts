@@ -28,6 +28,14 @@ const configSchema = z.object({
     .min(24)
     .max(24 * 90)
     .default(24),
+  /**
+   * Whether this consumer takes part in publishing events (one consumer per database does at a
+   * time). `false` publishes none, history and feed unchanged: for measuring what events cost.
+   */
+  EVENTS_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   /** Port of /metrics, /healthz and /readyz; `0` picks a free one (logged as "metrics listening"). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),

@@ -3,6 +3,9 @@ import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platfo
 import { createCommandConsumer } from './broker/command-consumer';
 import { ConfigError, loadConfig } from './config';
 import { createDatabasePool } from './db/pool';
+import { createEventPublisher } from './events/event-publisher';
+import { type EventRelay, startEventRelay } from './events/event-relay';
+import { createEventOutbox } from './events/outbox';
 import { createConsumerMetrics } from './metrics';
 import { startOpsServer } from './ops-server';
 import { createBatchExecutor } from './subscriptions/apply-command';
@@ -28,10 +31,18 @@ async function main(): Promise<void> {
   });
   const repository = createSubscriptionRepository(pool);
   const metrics = createConsumerMetrics();
+  const publisher = createEventPublisher(logger);
+  let relay: EventRelay | undefined;
+  const executeBatch = createBatchExecutor(repository);
 
   const commands = createCommandConsumer({
     prefetch: config.CONSUMER_CONCURRENCY,
-    execute: createBatchExecutor(repository),
+    execute: async (items) => {
+      const outcome = await executeBatch(items);
+      // Its events are committed: the relay, if it runs here, publishes them now.
+      if (outcome.kind === 'committed') relay?.wake();
+      return outcome;
+    },
     recordOutcome: (outcome) => repository.recordOutcome(outcome, new Date()),
     logger,
     metrics,
@@ -40,8 +51,28 @@ async function main(): Promise<void> {
   const connection = await connectBroker({
     url: config.AMQP_URL,
     logger,
-    setup: (model) => commands.attach(model),
+    setup: async (model) => {
+      await commands.attach(model);
+      await publisher.attach(model);
+    },
   });
+  // The relay's lead is a lock on a connection of its own, held while it leads.
+  const relayPool = createDatabasePool({
+    host: config.MYSQL_HOST,
+    port: config.MYSQL_PORT,
+    user: config.MYSQL_USER,
+    password: config.MYSQL_PASSWORD,
+    database: config.MYSQL_DATABASE,
+    connectionLimit: 1,
+  });
+  if (config.EVENTS_ENABLED) {
+    relay = startEventRelay({
+      outbox: createEventOutbox(relayPool, config.MYSQL_DATABASE),
+      publisher,
+      logger,
+      metrics: metrics.relay,
+    });
+  }
 
   let shuttingDown = false;
   const opsServer = await startOpsServer({
@@ -75,8 +106,15 @@ async function main(): Promise<void> {
           close: () => commands.stop(),
           timeoutMs: COMMANDS_IN_HAND_GRACE_MS,
         },
-        { name: 'broker connection', close: () => connection.close() },
-        { name: 'database pool', close: () => pool.end() },
+        { name: 'event relay', close: async () => relay?.stop() },
+        {
+          name: 'broker connection',
+          close: () => {
+            publisher.close();
+            return connection.close();
+          },
+        },
+        { name: 'database pool', close: () => Promise.all([pool.end(), relayPool.end()]) },
         { name: 'ops server', close: () => new Promise((resolve) => opsServer.close(resolve)) },
       ],
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },

@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RelayMetrics } from './events/event-relay';
 
 const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -16,6 +17,7 @@ export interface ListenerMetrics {
 
 export interface ConsumerMetrics extends ListenerMetrics {
   registry: Registry;
+  relay: RelayMetrics;
 }
 
 /**
@@ -56,8 +58,31 @@ export function createConsumerMetrics(): ConsumerMetrics {
     labelNames: ['command'],
     registers: [registry],
   });
+  const eventsPublished = new Counter({
+    name: 'subscriptions_events_published_total',
+    help: 'Events published to SUBSCRIPTIONS.EVENTS and confirmed by the broker',
+    registers: [registry],
+  });
+  const publishDelay = new Histogram({
+    name: 'subscriptions_event_publish_delay_seconds',
+    help: "Time from a change's commit (its event time) to the broker's confirm of its event",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const leading = new Gauge({
+    name: 'subscriptions_event_relay_leader',
+    help: "1 while this consumer is its database's event relay (one at a time)",
+    registers: [registry],
+  });
   return {
     registry,
+    relay: {
+      published(delays) {
+        eventsPublished.inc(delays.length);
+        for (const delay of delays) publishDelay.observe(delay);
+      },
+      leading: (value) => leading.set(value ? 1 : 0),
+    },
     processed(command, outcome, seconds) {
       processed.inc({ command, outcome });
       duration.observe({ command }, seconds);

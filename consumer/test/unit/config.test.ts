@@ -14,6 +14,7 @@ describe('consumer loadConfig', () => {
       CONSUMER_TRANSACTIONS: 2,
       BATCH_SIZE: 64,
       PROCESSED_RETENTION_HOURS: 24,
+      EVENTS_ENABLED: true,
       METRICS_PORT: 9464,
       LOG_LEVEL: 'info',
     });
@@ -42,6 +43,12 @@ describe('consumer loadConfig', () => {
       'MYSQL_DATABASE',
       'MYSQL_PORT',
     ]);
+  });
+
+  it('turns event publishing off only for the literal false', () => {
+    expect(loadConfig({ EVENTS_ENABLED: 'false' }).EVENTS_ENABLED).toBe(false);
+    expect(loadConfig({ EVENTS_ENABLED: 'true' }).EVENTS_ENABLED).toBe(true);
+    expect(() => loadConfig({ EVENTS_ENABLED: 'no' })).toThrow(ConfigError);
   });
 
   it('accepts several brokers of one cluster as a comma-separated list', () => {

@@ -12,6 +12,9 @@ describe('consumer metrics', () => {
       'subscriptions_commands_dead_lettered_total',
       'subscriptions_commands_expired_total',
       'subscriptions_commands_processed_total',
+      'subscriptions_event_publish_delay_seconds',
+      'subscriptions_event_relay_leader',
+      'subscriptions_events_published_total',
     ]);
     expect(names).toContain('process_resident_memory_bytes');
   });

@@ -1,0 +1,69 @@
+import {
+  CLOUD_EVENTS_CONTENT_TYPE,
+  EVENTS_EXCHANGE,
+  HEADER_REQUEST_ID,
+} from '@subscriptions/contracts';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { Logger } from 'pino';
+import type { OutboxEvent } from './outbox';
+
+export interface EventPublisher {
+  /** Recovery setup: the events exchange and a confirm channel on a fresh connection. */
+  attach(model: ChannelModel): Promise<void>;
+  /** True while a channel is open to publish on. */
+  isReady(): boolean;
+  /**
+   * Publishes the events in order and resolves once the broker has confirmed every one; rejects
+   * when it nacked one or the channel went, and then any of them may or may not have gone out.
+   */
+  publish(events: readonly OutboxEvent[]): Promise<void>;
+}
+
+/** Declares the events exchange: durable, topic, routed by each event's CloudEvents `type`. */
+export async function assertEventsExchange(channel: {
+  assertExchange: ConfirmChannel['assertExchange'];
+}): Promise<void> {
+  await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+}
+
+export function createEventPublisher(logger: Logger): EventPublisher & { close(): void } {
+  let channel: ConfirmChannel | undefined;
+  return {
+    /** Forgets the channel before its connection closes on purpose (shutdown). */
+    close() {
+      channel = undefined;
+    },
+
+    async attach(model) {
+      const opened = await model.createConfirmChannel();
+      opened.on('error', (error: Error) => logger.warn({ err: error }, 'event channel error'));
+      opened.on('close', () => {
+        if (channel !== opened) return;
+        channel = undefined;
+        // A channel can die alone (a protocol error); closing its connection lets recovery
+        // rebuild every channel through the same setup.
+        model.close().catch(() => undefined);
+      });
+      await assertEventsExchange(opened);
+      channel = opened;
+    },
+
+    isReady: () => channel !== undefined,
+
+    async publish(events) {
+      const target = channel;
+      if (!target) throw new Error('no channel to publish events on');
+      for (const { event, requestId } of events) {
+        // A full socket buffer only delays: the confirms below wait for the broker either way.
+        target.publish(EVENTS_EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
+          persistent: true,
+          contentType: CLOUD_EVENTS_CONTENT_TYPE,
+          messageId: event.id,
+          timestamp: Math.floor(Date.parse(event.time) / 1000),
+          headers: requestId === null ? {} : { [HEADER_REQUEST_ID]: requestId },
+        });
+      }
+      await target.waitForConfirms();
+    },
+  };
+}
