@@ -8,6 +8,7 @@ import { createCommandsRouter } from './http/commands-router';
 import { createDocsRouter } from './http/docs-router';
 import { accessLog } from './http/access-log';
 import { createErrorHandler, notFound } from './http/error-handler';
+import { createEventsRouter } from './http/events-router';
 import { matchedRoutePath } from './http/matched-route';
 import { createRateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
     createSubscriptionsRouter({ rpc, queries, metrics, commandIds, accepted, rpcTimeoutMs }),
   );
   app.use('/api/v1/commands', createCommandsRouter({ queries, commandIds, retentionMs }));
+  app.use('/api/v1/events', createEventsRouter({ queries }));
 
   app.use(notFound);
   app.use(createErrorHandler(logger));

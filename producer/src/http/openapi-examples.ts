@@ -41,6 +41,32 @@ export const historyExample = {
   ],
 };
 
+/** The cancel of the history above as its CloudEvent, as the feed and the events exchange carry it. */
+export const canceledEventExample = {
+  specversion: '1.0',
+  id: '117',
+  source: '/api/v1/subscriptions',
+  type: 'subscription.canceled',
+  subject: '42',
+  time: '2026-11-03T14:05:12.000Z',
+  datacontenttype: 'application/json',
+  data: { subscription: canceledSubscriptionExample, version: 1 },
+};
+
+export const eventPageExample = {
+  data: [
+    {
+      ...canceledEventExample,
+      id: '101',
+      type: 'subscription.purchased',
+      time: '2026-11-02T09:30:00.000Z',
+      data: { subscription: activeSubscriptionExample, version: 0 },
+    },
+    canceledEventExample,
+  ],
+  has_more: false,
+};
+
 export const EXAMPLE_COMMAND_ID =
   'purchase.mwwhn8g0..MQ.KnCDs9qcII-jOKz8ZzWASw.4NvQnoIx2hfBF2IHYNQUnA';
 

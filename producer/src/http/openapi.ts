@@ -12,6 +12,7 @@ import {
   activeSubscriptionExample,
   canceledSubscriptionExample,
   completedCommandExample,
+  eventPageExample,
   pendingCommandExample,
   EXAMPLE_REQUEST_ID,
   historyExample,
@@ -22,6 +23,8 @@ import { PROBLEMS } from './problem';
 import {
   commandPathSchema,
   commandResponseSchema,
+  eventPageSchema,
+  eventsQuerySchema,
   historyResponseSchema,
   listQuerySchema,
   problemSchema,
@@ -301,6 +304,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
     tags: [
       { name: 'subscriptions', description: 'Subscriptions and their history' },
       { name: 'commands', description: 'Accepted writes and their outcome' },
+      { name: 'events', description: 'Every applied change, as the events other services hear' },
       { name: 'operations', description: 'Health, readiness, metrics and this documentation' },
     ],
     paths: {
@@ -424,6 +428,24 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
               },
             },
             ...problems([...READ_PROBLEMS, 'command_not_found']),
+          },
+        }),
+      },
+      '/api/v1/events': {
+        get: apiOperation({
+          tags: ['events'],
+          operationId: 'listEvents',
+          summary: 'Every applied change as a CloudEvent, oldest first, a page at a time',
+          description:
+            'The events the service publishes on the SUBSCRIPTIONS.EVENTS exchange, for a ' +
+            'subscriber that was away to catch up: go on with `starting_after` set to the last ' +
+            'id seen, and tell duplicates by id. Ids become visible in order, so no event is ' +
+            'ever skipped. An admin reads every event; any other caller those of its own ' +
+            'subscriptions.',
+          requestParams: { query: eventsQuerySchema },
+          responses: {
+            '200': { description: 'One page', ...json(eventPageSchema, eventPageExample) },
+            ...problems(READ_PROBLEMS),
           },
         }),
       },

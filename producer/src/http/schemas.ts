@@ -1,4 +1,6 @@
 import {
+  cloudEventSchema,
+  cloudEventTypeSchema,
   eventTypeSchema,
   idSchema,
   subscriptionSchema,
@@ -98,6 +100,25 @@ export const listQuerySchema = z.strictObject({
     }),
 });
 
+/** `GET /api/v1/events` query. Repeated or unknown parameters are refused. */
+export const eventsQuerySchema = z.strictObject({
+  starting_after: positiveIntegerParamSchema(MAX_ID)
+    .optional()
+    .meta({
+      description: 'Cursor: the id of the last event seen; the feed goes on after it',
+      param: { example: 1042 },
+    }),
+  limit: positiveIntegerParamSchema(MAX_PAGE_SIZE)
+    .optional()
+    .meta({ description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 20)`, param: { example: 20 } }),
+  subscription_id: positiveIntegerParamSchema(MAX_ID)
+    .optional()
+    .meta({ description: 'Only this subscription’s events', param: { example: 42 } }),
+  type: cloudEventTypeSchema
+    .optional()
+    .meta({ description: 'Only events of this type', param: { example: 'subscription.canceled' } }),
+});
+
 /** Responses. Registered with an id so the OpenAPI document names them as components. */
 export const subscriptionResponseSchema = subscriptionSchema.meta({
   id: 'Subscription',
@@ -120,6 +141,18 @@ export const historyResponseSchema = z
 export const subscriptionPageSchema = z
   .object({ data: z.array(subscriptionResponseSchema), has_more: z.boolean() })
   .meta({ id: 'SubscriptionPage', description: 'One page of subscriptions in id order' });
+
+export const cloudEventResponseSchema = cloudEventSchema.meta({
+  id: 'CloudEvent',
+  description:
+    'One applied change as a CloudEvent 1.0 (structured mode): the same object the events ' +
+    'exchange carries. `id` is the history row’s id, `subject` the subscription’s, `data` the ' +
+    'subscription as the change left it and its version (0 after the purchase)',
+});
+
+export const eventPageSchema = z
+  .object({ data: z.array(cloudEventResponseSchema), has_more: z.boolean() })
+  .meta({ id: 'EventPage', description: 'Events after the cursor, oldest first' });
 
 /** Path parameters of `/api/v1/commands/{id}`. */
 export const commandPathSchema = z.object({

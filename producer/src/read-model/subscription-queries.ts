@@ -1,4 +1,7 @@
 import {
+  CLOUD_EVENT_TYPES,
+  type CloudEvent,
+  type CloudEventType,
   replySchema,
   type EventType,
   type Subscription,
@@ -6,8 +9,11 @@ import {
 } from '@subscriptions/contracts';
 import {
   classifyDatabaseError,
+  EVENT_COLUMNS,
+  type EventRow,
   SELECT_SUBSCRIPTIONS,
   type SubscriptionRow,
+  toCloudEvent,
   toSubscription,
 } from '@subscriptions/platform';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
@@ -36,6 +42,25 @@ export interface SubscriptionPage {
   has_more: boolean;
 }
 
+export interface EventFilter {
+  /** Only events of this user's subscriptions. */
+  userId?: number | undefined;
+  subscriptionId?: number | undefined;
+  type?: CloudEventType | undefined;
+  limit: number;
+  startingAfter?: number | undefined;
+}
+
+export interface EventPage {
+  data: CloudEvent[];
+  has_more: boolean;
+}
+
+/** The history's name for each CloudEvents type. */
+const HISTORY_TYPES = Object.fromEntries(
+  Object.entries(CLOUD_EVENT_TYPES).map(([history, cloud]) => [cloud, history]),
+) as Record<CloudEventType, EventType>;
+
 export interface SubscriptionQueries {
   /** `null` when it does not exist or, given `ownerId`, belongs to another user. */
   findSubscription(id: number, ownerId?: number): Promise<Subscription | null>;
@@ -43,6 +68,11 @@ export interface SubscriptionQueries {
   findHistory(id: number, ownerId?: number): Promise<SubscriptionEvent[] | null>;
   /** In id order, `limit` at most, after the cursor `startingAfter`. */
   listSubscriptions(filter: ListFilter): Promise<SubscriptionPage>;
+  /**
+   * Events in id order after the cursor. Ids are visible in order (each transaction appends its
+   * events under the event commit lock), so a reader going on from the last id never skips one.
+   */
+  listEvents(filter: EventFilter): Promise<EventPage>;
   /** How the command `commandId` ended; `null` while it is pending (or unknown). */
   findCommandOutcome(commandId: string): Promise<StoredOutcome | null>;
   /** Resolves when the database answers. */
@@ -55,7 +85,7 @@ interface OutcomeRow extends RowDataPacket {
   completed_at: Date;
 }
 
-interface EventRow extends RowDataPacket {
+interface HistoryRow extends RowDataPacket {
   id: number;
   subscription_id: number;
   type: EventType;
@@ -91,7 +121,7 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
 
     async findHistory(id, ownerId) {
       const [rows] = await guarded(() =>
-        pool.execute<EventRow[]>({
+        pool.execute<HistoryRow[]>({
           sql: `SELECT e.id, e.subscription_id, e.type, e.created_at
               FROM subscription s LEFT JOIN event_history e ON e.subscription_id = s.id
               WHERE s.id = ?${ownerId === undefined ? '' : ' AND s.user_id = ?'} ORDER BY e.id`,
@@ -138,6 +168,38 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
         data: rows.slice(0, limit).map(toSubscription),
         has_more: rows.length > limit,
       };
+    },
+
+    async listEvents({ userId, subscriptionId, type, limit, startingAfter }) {
+      const where = ['e.id > ?'];
+      const values: (number | string)[] = [startingAfter ?? 0];
+      if (userId !== undefined) {
+        where.push('s.user_id = ?');
+        values.push(userId);
+      }
+      if (subscriptionId !== undefined) {
+        where.push('e.subscription_id = ?');
+        values.push(subscriptionId);
+      }
+      if (type !== undefined) {
+        where.push('e.type = ?');
+        values.push(HISTORY_TYPES[type]);
+      }
+      // One user's events: start from their subscriptions (few), not from every event after the
+      // cursor. Everyone's: walk the history in id order.
+      const from =
+        userId === undefined
+          ? 'event_history e JOIN subscription s ON s.id = e.subscription_id'
+          : 'subscription s STRAIGHT_JOIN event_history e ON e.subscription_id = s.id';
+      const [rows] = await guarded(() =>
+        pool.query<EventRow[]>({
+          sql: `SELECT ${EVENT_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')}
+                ORDER BY e.id LIMIT ?`,
+          values: [...values, limit + 1],
+          timeout: QUERY_TIMEOUT_MS,
+        }),
+      );
+      return { data: rows.slice(0, limit).map(toCloudEvent), has_more: rows.length > limit };
     },
 
     async findCommandOutcome(commandId) {

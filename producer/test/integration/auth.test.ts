@@ -318,6 +318,7 @@ describe('authentication with issuer and audience, and the rate limit', () => {
     findHistory: async () => null,
     listSubscriptions: async () => ({ data: [], has_more: false }),
     findCommandOutcome: async () => null,
+    listEvents: async () => ({ data: [], has_more: false }),
     ping: async () => undefined,
   };
   const app = createApp({

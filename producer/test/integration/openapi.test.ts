@@ -410,6 +410,7 @@ describe('the OpenAPI document, for answers that need auth on, a rate limit or a
       findHistory: databaseDown,
       listSubscriptions: async () => ({ data: [], has_more: false }),
       findCommandOutcome: databaseDown,
+      listEvents: databaseDown,
       ping: async () => undefined,
     },
     logger: testLogger,

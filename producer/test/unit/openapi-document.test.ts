@@ -91,7 +91,7 @@ describe('the OpenAPI document', () => {
     const integers = operations.flatMap(({ name, operation }) =>
       (operation.parameters ?? [])
         .filter((parameter) => parameter.in !== 'header')
-        .filter((parameter) => parameter.name !== 'status')
+        .filter((parameter) => parameter.name !== 'status' && parameter.name !== 'type')
         // A command id is opaque text, not a number.
         .filter(() => !name.startsWith('GET /api/v1/commands/'))
         .map(
