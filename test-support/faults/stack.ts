@@ -28,6 +28,8 @@ export interface FaultStack {
   startConsumer(env?: Record<string, string>): Promise<ServiceProcess>;
   /** Starts a producer that reaches RabbitMQ through the proxy. */
   startProducer(options: { rpcTimeoutMs: number; env?: Record<string, string> }): Promise<Producer>;
+  /** Processes started elsewhere (not behind the proxies) that `release` stops too. */
+  adopt(...services: ServiceProcess[]): void;
   /** Stops every process started here, then closes the proxies and drops the database and vhost. */
   release(): Promise<void>;
 }
@@ -83,6 +85,9 @@ export async function createFaultStack(): Promise<FaultStack> {
       });
       services.push(producer);
       return producer;
+    },
+    adopt(...adopted) {
+      services.push(...adopted);
     },
     async release() {
       // A proxy left cut would hold every stop up on reconnect attempts.
