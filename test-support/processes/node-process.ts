@@ -45,6 +45,12 @@ export interface NodeProcess<Name extends string = string> {
   readonly pid: number;
   /** Resolves with the first line (already printed or still to come) whose `msg` is `message`. */
   waitForMessage(message: string, timeoutMs?: number): Promise<LogLine>;
+  /** The same for the first line that `matches`; `what` names it in a failure. */
+  waitForLine(
+    matches: (line: LogLine) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<LogLine>;
   /** Everything the process printed so far, stdout and stderr interleaved. */
   output(): string;
   /** The lines printed so far, parsed, oldest first. */
@@ -63,6 +69,8 @@ export interface SpawnSettings<Name extends string> {
   name: Name;
   /** The script `node` runs. */
   entry: string;
+  /** Its command-line arguments. */
+  args?: readonly string[];
   /** The whole environment, apart from PATH: nothing leaks in from the caller's. */
   env: Record<string, string>;
   /** Opens an IPC channel, so that the child can tell when its parent is gone. */
@@ -75,8 +83,8 @@ export interface SpawnSettings<Name extends string> {
 export function spawnNodeProcess<Name extends string>(
   settings: SpawnSettings<Name>,
 ): NodeProcess<Name> {
-  const { name, entry, env, ipc = false, stopTimeoutMs = STOP_TIMEOUT_MS } = settings;
-  const child = spawn(process.execPath, [entry], {
+  const { name, entry, args = [], env, ipc = false, stopTimeoutMs = STOP_TIMEOUT_MS } = settings;
+  const child = spawn(process.execPath, [entry, ...args], {
     cwd: tmpdir(),
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
@@ -138,19 +146,26 @@ export function spawnNodeProcess<Name extends string>(
   follow(stderr, 'stderr');
 
   function waitForMessage(message: string, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> {
-    const matches = (line: LogLine): boolean => line.msg === message;
+    return waitForLine((line) => line.msg === message, message, timeoutMs);
+  }
+
+  function waitForLine(
+    matches: (line: LogLine) => boolean,
+    what: string,
+    timeoutMs = START_TIMEOUT_MS,
+  ): Promise<LogLine> {
     const seen = lines.find(matches);
     if (seen) return Promise.resolve(seen);
     if (exit) {
-      return Promise.reject(failure(`${name} exited (${describeExit(exit)}) before "${message}"`));
+      return Promise.reject(failure(`${name} exited (${describeExit(exit)}) before "${what}"`));
     }
     return new Promise<LogLine>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(failure(`${name} did not log "${message}" within ${timeoutMs} ms`));
+        reject(failure(`${name} did not log "${what}" within ${timeoutMs} ms`));
       }, timeoutMs);
       const waiter: Waiter = {
-        what: message,
+        what,
         matches,
         resolve(line) {
           clearTimeout(timer);
@@ -192,6 +207,7 @@ export function spawnNodeProcess<Name extends string>(
     name,
     pid,
     waitForMessage,
+    waitForLine,
     output: () => text.join('\n'),
     logLines: () => lines,
     waitForExit: () => exited,
