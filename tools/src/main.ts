@@ -1,19 +1,45 @@
 import dotenv from 'dotenv';
 import { ConfigError } from '@subscriptions/platform';
+import { runEventsCommand } from './events/events-command';
 import { runTokenCommand } from './token-command';
 import { runWalkthroughCommand } from './walkthrough/walkthrough-command';
 
-type Command = (args: string[], env: Record<string, string | undefined>) => Promise<number>;
+interface CommandContext {
+  untilStopped(): Promise<NodeJS.Signals>;
+}
+
+type Command = (
+  args: string[],
+  env: Record<string, string | undefined>,
+  context: CommandContext,
+) => Promise<number>;
 
 /** Named as the npm scripts are, so `npm run token` and `docker compose run tools token` agree. */
 const COMMANDS: Record<string, Command> = {
   token: runTokenCommand,
   lifecycle: runWalkthroughCommand,
+  events: runEventsCommand,
 };
 
 const USAGE = `usage: tools <command> [arguments]
   token <user_id> [--admin] [--ttl 1h]   print a bearer token signed with AUTH_JWT_SECRET
-  lifecycle                              walk one subscription through the API at BASE_URL`;
+  lifecycle                              walk one subscription through the API at BASE_URL
+  events [--json] [pattern ...]          print the events on SUBSCRIPTIONS.EVENTS at AMQP_URL`;
+
+let stopped: Promise<NodeJS.Signals> | undefined;
+
+/**
+ * Resolves with the first SIGINT or SIGTERM. Only a command that runs until stopped asks for it:
+ * from then on those signals are its to act on, while the others still end at once on Ctrl-C.
+ */
+function untilStopped(): Promise<NodeJS.Signals> {
+  stopped ??= new Promise((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => resolve(signal));
+    }
+  });
+  return stopped;
+}
 
 function describeFailure(error: unknown): string[] {
   if (error instanceof ConfigError) return error.problems;
@@ -33,7 +59,7 @@ async function main(): Promise<number> {
   }
   dotenv.config({ quiet: true });
   try {
-    return await command(args, process.env);
+    return await command(args, process.env, { untilStopped });
   } catch (error) {
     for (const line of describeFailure(error)) console.error(`${name}: ${line}`);
     return 1;

@@ -1,4 +1,4 @@
-import { parseEnvironment } from '@subscriptions/platform';
+import { brokerUrlsSchema, parseEnvironment } from '@subscriptions/platform';
 import { z } from 'zod';
 
 type Environment = Record<string, string | undefined>;
@@ -21,11 +21,20 @@ const walkthroughSchema = z.object({
   ...signingShape,
 });
 
+/** The broker as the services read it: one URL, or several of one cluster. */
+const eventsSchema = z.object({
+  AMQP_URL: brokerUrlsSchema.default('amqp://guest:guest@127.0.0.1:5672'),
+});
+
 export type TokenSettings = Readonly<z.infer<typeof tokenSchema>>;
 export type WalkthroughSettings = Readonly<z.infer<typeof walkthroughSchema>>;
+export type EventsSettings = Readonly<z.infer<typeof eventsSchema>>;
 
 /** Every variable a tool reads. */
-export const SETTING_KEYS = Object.keys(walkthroughSchema.shape);
+export const SETTING_KEYS = [
+  ...Object.keys(walkthroughSchema.shape),
+  ...Object.keys(eventsSchema.shape),
+];
 
 export function readTokenSettings(env: Environment): TokenSettings {
   return parseEnvironment(tokenSchema, env);
@@ -33,4 +42,8 @@ export function readTokenSettings(env: Environment): TokenSettings {
 
 export function readWalkthroughSettings(env: Environment): WalkthroughSettings {
   return parseEnvironment(walkthroughSchema, env);
+}
+
+export function readEventsSettings(env: Environment): EventsSettings {
+  return parseEnvironment(eventsSchema, env);
 }
