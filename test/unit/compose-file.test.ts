@@ -14,6 +14,7 @@ import {
   loadConfig as loadProducerConfig,
 } from '../../producer/src/config';
 import {
+  readEventsSettings,
   readTokenSettings,
   readWalkthroughSettings,
   SETTING_KEYS as toolKeys,
@@ -268,6 +269,12 @@ describe('the tools service of docker-compose.yml', () => {
     expect(Object.keys(environment).filter((key) => !toolKeys.includes(key))).toEqual([]);
     expect(() => readTokenSettings(environment)).not.toThrow();
     expect(() => readWalkthroughSettings(environment)).not.toThrow();
+    expect(() => readEventsSettings(environment)).not.toThrow();
+  });
+
+  it('listens for events on the broker the consumer publishes them to', () => {
+    const { AMQP_URL } = readEventsSettings(resolvedEnvironment('tools'));
+    expect(AMQP_URL).toBe(loadConsumerConfig(resolvedEnvironment('consumer')).AMQP_URL);
   });
 
   it('walks the lifecycle against the producer service, on the port the producer listens on', () => {
