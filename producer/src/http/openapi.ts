@@ -514,6 +514,28 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           },
         }),
       },
+      '/api/asyncapi.json': {
+        get: publicOperation({
+          tags: ['operations'],
+          operationId: 'asyncApiDocument',
+          summary: 'The AsyncAPI 3.0 document of the messaging side: commands, replies, events',
+          responses: {
+            '200': {
+              description: 'The AsyncAPI 3.0 document',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', required: ['asyncapi', 'info', 'channels'] },
+                  example: {
+                    asyncapi: '3.0.0',
+                    info: { title: 'Subscription service messaging', version: '1.0.0' },
+                    channels: {},
+                  },
+                },
+              },
+            },
+          },
+        }),
+      },
       '/api/docs': {
         get: publicOperation({
           tags: ['operations'],

@@ -157,9 +157,11 @@ describe('the OpenAPI document', () => {
 
   it('lists every route the service serves', () => {
     expect(Object.keys(document.paths).sort()).toEqual([
+      '/api/asyncapi.json',
       '/api/docs',
       '/api/openapi.json',
       '/api/v1/commands/{id}',
+      '/api/v1/events',
       '/api/v1/subscriptions',
       '/api/v1/subscriptions/{id}',
       '/api/v1/subscriptions/{id}/history',
@@ -244,6 +246,12 @@ describe('the OpenAPI document', () => {
       await request(app).get(collection).query({ user_id: userId, limit: 1 }),
     );
     expectDeclared('get', collection, await request(app).get(collection).query({ limit: 0 }));
+
+    const events = '/api/v1/events';
+    const page = await request(app).get(events).query({ limit: 1 }).expect(200);
+    expect(page.body.data).toHaveLength(1);
+    expectDeclared('get', events, page);
+    expectDeclared('get', events, await request(app).get(events).query({ type: 'cancel' }));
   });
 
   it('declares the asynchronous answers: the 202, and the command pending, completed or absent', async () => {
@@ -276,7 +284,14 @@ describe('the OpenAPI document', () => {
   });
 
   it('declares the answers of the operational and documentation routes', async () => {
-    for (const path of ['/healthz', '/readyz', '/metrics', '/api/openapi.json', '/api/docs']) {
+    for (const path of [
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/api/openapi.json',
+      '/api/asyncapi.json',
+      '/api/docs',
+    ]) {
       expectDeclared('get', path, await request(app).get(path).expect(200));
     }
   });
