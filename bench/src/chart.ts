@@ -13,6 +13,11 @@ const SERIES: Series[] = [
     matches: (cell) => cell.target === 'ours' && cell.scenario === 'purchase',
   },
   {
+    label: 'ours, no events: purchase',
+    color: '#7c3aed',
+    matches: (cell) => cell.target === 'ours, no events' && cell.scenario === 'purchase',
+  },
+  {
     label: 'baseline: purchase',
     color: '#ea580c',
     matches: (cell) => cell.target === 'baseline' && cell.scenario === 'purchase',

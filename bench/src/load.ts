@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { startCpuAccount, type CpuAccount } from './cpu';
+import type { EventDelays } from './event-watch';
 import { samplePeakMemory, type MemoryPeaks } from './memory';
 import { EXPECTED_STATUSES, type ScenarioName } from './scenarios';
 import type { Target, TargetName } from './targets';
@@ -26,6 +27,8 @@ export interface Measurement {
   cpuMicrosPerRequest: CpuAccount;
   /** Asynchronous cells: ms from the end of the load until the last accepted command completed. */
   drainMs?: number;
+  /** When the target's events are watched: how late they arrived during the measured load. */
+  eventDelayMs?: EventDelays;
 }
 
 export interface Cell {
@@ -51,12 +54,17 @@ export async function measureCell(
   if (durations.warmupSeconds > 0) await fire(cell, durations.warmupSeconds, signal);
   const memory = samplePeakMemory(cell.target.memory);
   const cpu = await startCpuAccount(cell.target.cpu);
+  cell.target.events?.start();
   const result = await fire(cell, durations.durationSeconds, signal);
+  const eventDelayMs = cell.target.events?.stop();
   const answered = Object.values(result.statusCodeStats ?? {}).reduce(
     (sum, stats) => sum + (stats.count ?? 0),
     0,
   );
-  const measurement = toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered));
+  const measurement = {
+    ...toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered)),
+    ...(eventDelayMs && { eventDelayMs }),
+  };
   // Before the next cell: a backlog still draining would take from its measurement.
   return cell.drain ? { ...measurement, drainMs: await cell.drain(signal) } : measurement;
 }

@@ -92,7 +92,8 @@ async function benchmark(
 }
 
 function describePlan(options: BenchOptions): string {
-  const perRun = options.connections.length * (options.baseline ? 4 : 3);
+  const perRun =
+    options.connections.length * (3 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0));
   const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
   return [
     `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,

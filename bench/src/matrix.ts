@@ -46,6 +46,15 @@ function cellsOf(targets: Targets, settings: MatrixSettings): Cell[] {
     const cells: Cell[] = [
       { scenario: 'purchase', target: ours, connections, requests: purchaseRequests(ours.userIds) },
     ];
+    if (targets.oursWithoutEvents) {
+      const withoutEvents = targets.oursWithoutEvents;
+      cells.push({
+        scenario: 'purchase',
+        target: withoutEvents,
+        connections,
+        requests: purchaseRequests(withoutEvents.userIds),
+      });
+    }
     if (baseline) {
       cells.push({
         scenario: 'purchase',

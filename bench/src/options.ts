@@ -27,6 +27,8 @@ export interface BenchOptions {
   /** Subscriptions created before the mix, for it to cancel and restart. */
   subscriptions: number;
   baseline: boolean;
+  /** Also a second stack of ours with event publishing off, to price events (needs --spawn). */
+  eventsCost: boolean;
   /** MySQL connections of the baseline's pool. */
   baselinePool: number;
   /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
@@ -62,6 +64,8 @@ Target
                             seeded Admin); ignored with --spawn
   --users <n>               users inserted into each scratch database (default 1000)
   --no-baseline             skip the plain Express + MySQL baseline
+  --events-cost             with --spawn: a second stack of ours whose consumer publishes no
+                            events (EVENTS_ENABLED=false), its purchases measured beside ours
 
 Load
   --connections <list>      concurrent connections, comma-separated (default 1,8,32,128)
@@ -114,6 +118,7 @@ export function parseOptions(
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
     baseline: !(values['no-baseline'] ?? false),
+    eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
     baselinePool: parseInteger('--baseline-pool', values['baseline-pool'] ?? '16', 1, 1000),
     consumerSettings: Object.fromEntries(
       CONSUMER_TUNABLES.flatMap((name) => {
@@ -155,6 +160,7 @@ function parseArgsOrThrow(argv: readonly string[]) {
         subscriptions: { type: 'string' },
         'baseline-pool': { type: 'string' },
         'no-baseline': { type: 'boolean' },
+        'events-cost': { type: 'boolean' },
         'no-docs': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -162,6 +168,13 @@ function parseArgsOrThrow(argv: readonly string[]) {
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+}
+
+function eventsCostOption(eventsCost: boolean, spawn: boolean): boolean {
+  if (eventsCost && !spawn) {
+    throw new UsageError('--events-cost starts stacks of its own: it needs --spawn');
+  }
+  return eventsCost;
 }
 
 function parseInteger(name: string, text: string, min: number, max: number): number {

@@ -13,6 +13,8 @@ export function renderReport(summary: Summary, runs: number): string {
   if (summary.ratios.length > 0) sections.push(renderRatios(summary));
   const asynchronous = renderAsync(summary.cells);
   if (asynchronous) sections.push(asynchronous);
+  const events = renderEvents(summary.cells);
+  if (events) sections.push(events);
   const cpu = renderCpu(summary.cells);
   if (cpu) sections.push(cpu);
   const memory = renderMemory(summary.cells);
@@ -89,6 +91,39 @@ function renderAsync(cells: readonly CellSummary[]): string | null {
     'rrrrrr',
   );
   return `Asynchronous purchases (Prefer: respond-async): accepted per second, and how long the consumer took to apply what was left once the load stopped\n${table}`;
+}
+
+/**
+ * The price of events: our purchases with the relay publishing and without, and how late the
+ * events reached a subscriber (from the change's time, so the transaction is included).
+ */
+function renderEvents(cells: readonly CellSummary[]): string | null {
+  const watched = cells.filter((cell) => cell.target === 'ours' && cell.eventDelayMs);
+  if (watched.length === 0) return null;
+  const withoutEvents = (scenario: string, connections: number) =>
+    cells.find(
+      (c) =>
+        c.target === 'ours, no events' && c.scenario === scenario && c.connections === connections,
+    );
+  const table = formatTable(
+    ['scenario', 'conn', 'req/s', 'without events', 'ratio', 'events', 'delay p50 ms', 'p99 ms'],
+    watched.map((cell) => {
+      const off = withoutEvents(cell.scenario, cell.connections);
+      const delays = cell.eventDelayMs;
+      return [
+        cell.scenario,
+        String(cell.connections),
+        cell.requestsPerSecond.toFixed(1),
+        off ? off.requestsPerSecond.toFixed(1) : '-',
+        off ? formatRatio(cell.requestsPerSecond / off.requestsPerSecond) : '-',
+        String(delays?.events ?? 0),
+        delays ? formatMs(delays.p50) : '-',
+        delays ? formatMs(delays.p99) : '-',
+      ];
+    }),
+    'lrrrrrrr',
+  );
+  return `Events: throughput with the relay publishing against the same stack without it, and each event's delay from its change to a subscriber\n${table}`;
 }
 
 /** Each purchase cell's CPU per answered request, process by process, and the sum. */

@@ -11,6 +11,8 @@ const STOP_TIMEOUT_MS = 20_000;
 
 export interface SpawnedStack {
   baseUrl: string;
+  /** The stack's own vhost, for a subscriber of its events. */
+  amqpUrl: string;
   producerPid: number;
   consumerPid: number;
   userIds: IdRange;
@@ -70,6 +72,7 @@ export async function startSpawnedStack(
 
   return {
     baseUrl: producer.baseUrl,
+    amqpUrl: vhost.url,
     producerPid: producer.pid,
     consumerPid: consumer.pid,
     userIds: database.userIds,

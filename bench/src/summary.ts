@@ -68,6 +68,13 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
     cpuMicrosPerRequest: medianAccount(measurements.map((m) => m.cpuMicrosPerRequest)),
     ...(first.drainMs === undefined ? {} : { drainMs: medianOf((m) => m.drainMs ?? Number.NaN) }),
+    ...(first.eventDelayMs && {
+      eventDelayMs: {
+        events: sumOf((m) => m.eventDelayMs?.events ?? 0),
+        p50: medianOf((m) => m.eventDelayMs?.p50 ?? Number.NaN),
+        p99: medianOf((m) => m.eventDelayMs?.p99 ?? Number.NaN),
+      },
+    }),
   };
 }
 

@@ -2,12 +2,14 @@ import type { Cleanup } from '../../test-support/cleanup';
 import { authorizationHeaders } from './auth';
 import { startBaseline } from './baseline-process';
 import { findServiceProcesses, type CpuSubject } from './cpu';
+import { type EventWatch, watchEvents } from './event-watch';
 import { metricsProbe, procProbe, type MemoryProbe } from './memory';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
 import { producerTarget, reaching } from './service-access';
 
-export type TargetName = 'ours' | 'baseline';
+/** `ours, no events`: our stack with its consumer publishing no events (`--events-cost`). */
+export type TargetName = 'ours' | 'ours, no events' | 'baseline';
 
 /** Something the load is aimed at, and how to watch its memory. */
 export interface Target {
@@ -20,10 +22,14 @@ export interface Target {
   memory: MemoryProbe[];
   /** Processes whose CPU time the target's requests are charged with. */
   cpu: CpuSubject[];
+  /** A subscriber of its events, when the bench runs one. */
+  events?: EventWatch;
 }
 
 export interface Targets {
   ours: Target;
+  /** With `--events-cost`: the same stack with event publishing off. */
+  oursWithoutEvents: Target | undefined;
   baseline: Target | undefined;
   /** MySQL/MariaDB version of the scratch databases, when the bench made any. */
   serverVersion: string | undefined;
@@ -37,8 +43,18 @@ export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): P
     subjects.filter((subject): subject is CpuSubject => subject !== undefined);
   const ours = options.spawn ? await spawnOurs(options, cleanup) : await reachOurs(options);
   ours.target.cpu.push(...services(broker, database));
+  const withoutEvents = options.eventsCost
+    ? await spawnOurs(options, cleanup, { events: false })
+    : undefined;
+  withoutEvents?.target.cpu.push(...services(broker, database));
+  const oursWithoutEvents = withoutEvents?.target;
   if (!options.baseline) {
-    return { ours: ours.target, baseline: undefined, serverVersion: ours.serverVersion };
+    return {
+      ours: ours.target,
+      oursWithoutEvents,
+      baseline: undefined,
+      serverVersion: ours.serverVersion,
+    };
   }
   const baseline = await startBaseline(
     { mysql: options.mysql, users: options.users, poolSize: options.baselinePool },
@@ -46,6 +62,7 @@ export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): P
   );
   return {
     ours: ours.target,
+    oursWithoutEvents,
     baseline: {
       name: 'baseline',
       baseUrl: baseline.baseUrl,
@@ -58,19 +75,23 @@ export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): P
   };
 }
 
-async function spawnOurs(options: BenchOptions, cleanup: Cleanup) {
+/** Our stack; with `events: false` its consumer publishes none and nobody watches for them. */
+async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = true } = {}) {
   const stack = await startSpawnedStack(
     {
       mysql: options.mysql,
       amqpUrl: options.amqpUrl,
       managementUrl: options.managementUrl,
       users: options.users,
-      consumerSettings: options.consumerSettings,
+      consumerSettings: {
+        ...options.consumerSettings,
+        ...(events ? {} : { EVENTS_ENABLED: 'false' }),
+      },
     },
     cleanup,
   );
   const target: Target = {
-    name: 'ours',
+    name: events ? 'ours' : 'ours, no events',
     baseUrl: stack.baseUrl,
     headers: JSON_BODY,
     userIds: stack.userIds,
@@ -79,6 +100,7 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup) {
       { name: 'producer', pid: stack.producerPid },
       { name: 'consumer', pid: stack.consumerPid },
     ],
+    ...(events && { events: await watchEvents(stack.amqpUrl, cleanup) }),
   };
   return { target, serverVersion: stack.serverVersion };
 }
