@@ -1,3 +1,4 @@
+import { niceAxis, text } from './svg';
 import type { CellSummary, Summary } from './summary';
 
 interface Series {
@@ -44,7 +45,6 @@ interface Panel {
 const WIDTH = 1000;
 const HEIGHT = 470;
 const PLOT = { top: 100, height: 290, width: 400 };
-const FONT = 'font-family="system-ui, sans-serif"';
 
 /** Two panels of grouped bars, requests/s and p99 against connections, as an SVG document. */
 export function renderChart(summary: Summary, caption: string): string {
@@ -155,34 +155,10 @@ function renderPanel(
   return parts.join('\n');
 }
 
-/** A round top and step (1, 2 or 5 times a power of ten) giving about five gridlines. */
-function niceAxis(highest: number): { max: number; step: number } {
-  const rough = highest / 5;
-  const power = 10 ** Math.floor(Math.log10(rough));
-  const step = ([1, 2, 5, 10].find((factor) => factor * power >= rough) ?? 10) * power;
-  return { max: Math.ceil(highest / step) * step, step };
-}
-
 function formatTick(value: number, step: number): string {
   return step < 1 ? value.toFixed(1) : String(Math.round(value));
 }
 
 function formatValue(value: number): string {
   return value >= 100 ? String(Math.round(value)) : String(Number(value.toFixed(1)));
-}
-
-function text(
-  x: number,
-  y: number,
-  content: string,
-  anchor: 'start' | 'middle' | 'end',
-  size: number,
-  weight: 'normal' | 'bold' = 'normal',
-  color = '#111827',
-): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}" font-size="${size}" font-weight="${weight}" fill="${color}" ${FONT}>${escapeXml(content)}</text>`;
-}
-
-function escapeXml(content: string): string {
-  return content.replace(/[<>&"]/g, (char) => `&#${char.charCodeAt(0)};`);
 }

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { startCpuAccount, type CpuAccount } from './cpu';
+import type { DatabaseStatus, DatabaseWork } from './database-status';
 import type { EventDelays } from './event-watch';
 import { samplePeakMemory, type MemoryPeaks } from './memory';
 import { EXPECTED_STATUSES, type ScenarioName } from './scenarios';
@@ -13,6 +14,8 @@ export interface Measurement {
   scenario: ScenarioName;
   target: TargetName;
   connections: number;
+  /** The database's CPU budget in cores, when it was capped (`--db-cpu`). */
+  dbCpu?: number;
   requestsPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number };
   /** Answers by HTTP status. */
@@ -29,12 +32,17 @@ export interface Measurement {
   drainMs?: number;
   /** When the target's events are watched: how late they arrived during the measured load. */
   eventDelayMs?: EventDelays;
+  /** On the bench's own database (`--db-cpu`): its work per answered request. */
+  databaseWork?: DatabaseWork;
 }
 
 export interface Cell {
   scenario: ScenarioName;
   target: Target;
   connections: number;
+  dbCpu?: number;
+  /** The database's counters, when the bench has the server to itself. */
+  databaseStatus?: DatabaseStatus;
   requests: autocannon.Request[];
   /** Waits for what the load left behind (an asynchronous backlog) and says how long it took. */
   drain?: (signal: AbortSignal) => Promise<number>;
@@ -55,15 +63,18 @@ export async function measureCell(
   const memory = samplePeakMemory(cell.target.memory);
   const cpu = await startCpuAccount(cell.target.cpu);
   cell.target.events?.start();
+  await cell.databaseStatus?.start();
   const result = await fire(cell, durations.durationSeconds, signal);
   const eventDelayMs = cell.target.events?.stop();
   const answered = Object.values(result.statusCodeStats ?? {}).reduce(
     (sum, stats) => sum + (stats.count ?? 0),
     0,
   );
+  const databaseWork = await cell.databaseStatus?.stop(answered);
   const measurement = {
     ...toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered)),
     ...(eventDelayMs && { eventDelayMs }),
+    ...(databaseWork && { databaseWork }),
   };
   // Before the next cell: a backlog still draining would take from its measurement.
   return cell.drain ? { ...measurement, drainMs: await cell.drain(signal) } : measurement;
@@ -113,6 +124,7 @@ function toMeasurement(
     scenario: cell.scenario,
     target: cell.target.name,
     connections: cell.connections,
+    ...(cell.dbCpu !== undefined && { dbCpu: cell.dbCpu }),
     requestsPerSecond: result.requests.average,
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99 },
     statusCounts,

@@ -1,6 +1,7 @@
 import dotenv from 'dotenv';
 import { createCleanup, type Cleanup } from '../../test-support/cleanup';
 import { renderChart } from './chart';
+import { renderCurveChart } from './curve-chart';
 import type { Measurement } from './load';
 import { Interrupted, runMatrix } from './matrix';
 import { HELP, parseOptions, UsageError, type BenchOptions } from './options';
@@ -66,7 +67,7 @@ async function benchmark(
 
   const runs = await runMatrix(
     targets,
-    { ...options, mixSubscriptionIds },
+    { ...options, mixSubscriptionIds, dbCpu: options.dbCpu },
     signal,
     (measurement, run) => console.log(describeMeasurement(measurement, run, options.runs)),
   );
@@ -75,6 +76,7 @@ async function benchmark(
   for (const warning of warningsAbout(summary, options)) console.warn(`warning: ${warning}`);
 
   const machine = describeMachine(targets.serverVersion);
+  const capped = options.dbCpu.length > 0;
   const written = await writeResults(
     {
       revision: await describeRevision(),
@@ -85,18 +87,26 @@ async function benchmark(
       summary,
       runs,
     },
-    renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
-    options.writeDocs,
+    capped
+      ? renderCurveChart(summary, chartCaption(options, targets, machine.cpus, startedAt))
+      : renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
+    { writeDocs: options.writeDocs, name: capped ? 'db-cpu' : 'latest' },
   );
   console.log(`wrote ${written.join(', ')}`);
 }
 
 function describePlan(options: BenchOptions): string {
+  const designs = 1 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0);
   const perRun =
-    options.connections.length * (3 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0));
+    options.dbCpu.length > 0
+      ? options.dbCpu.length * options.connections.length * designs
+      : options.connections.length * (designs + 2);
   const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
   return [
     `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,
+    ...(options.dbCpu.length > 0
+      ? [`database capped at ${options.dbCpu.join(', ')} core(s) in turn`]
+      : []),
     `connections ${options.connections.join(',')}`,
     `${options.durationSeconds} s per cell after ${options.warmupSeconds} s of warm-up`,
     `${options.runs} run(s), about ${seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`} of load`,
@@ -104,12 +114,13 @@ function describePlan(options: BenchOptions): string {
 }
 
 function describeMeasurement(measurement: Measurement, run: number, runs: number): string {
-  const { scenario, target, connections, requestsPerSecond, latencyMs } = measurement;
+  const { scenario, target, connections, requestsPerSecond, latencyMs, dbCpu } = measurement;
   const troubled = measurement.unexpected + measurement.errors + measurement.timeouts > 0;
   return [
     `run ${run}/${runs}`,
+    ...(dbCpu === undefined ? [] : [`db ${dbCpu} core`]),
     scenario.padEnd(8),
-    target.padEnd(8),
+    target.padEnd(15),
     `conn ${String(connections).padStart(3)}`,
     `${requestsPerSecond.toFixed(1).padStart(8)} req/s`,
     `p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms`,
@@ -144,7 +155,9 @@ function chartCaption(options: BenchOptions, targets: Targets, cpus: number, dat
   return [
     `Medians of ${options.runs} run${options.runs === 1 ? '' : 's'}, ${options.durationSeconds} s per cell`,
     date.toISOString().slice(0, 10),
-    `${cpus} CPUs shared by everything`,
+    options.dbCpu.length > 0
+      ? `private database capped by a cgroup quota, ${options.dbBufferPool} buffer pool, durable commits; ${cpus} CPUs shared by the rest`
+      : `${cpus} CPUs shared by everything`,
     `Node ${process.version}`,
     targets.serverVersion ? shortServerName(targets.serverVersion) : 'database unknown',
   ].join(' · ');

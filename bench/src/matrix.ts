@@ -8,6 +8,8 @@ export interface MatrixSettings extends Durations {
   runs: number;
   /** Subscriptions the mix cancels and restarts. */
   mixSubscriptionIds: readonly number[];
+  /** CPU budgets of the capped database, each in turn; empty when it is not capped. */
+  dbCpu: readonly number[];
 }
 
 export class Interrupted extends Error {
@@ -17,7 +19,8 @@ export class Interrupted extends Error {
 /**
  * Every run measures, for each concurrency, our purchase, the baseline's purchase, our
  * asynchronous purchase and our mix, one after the other: drift on a noisy machine then hits
- * both sides of a ratio alike.
+ * both sides of a ratio alike. With a capped database, each run goes through the budgets, and
+ * for each measures the purchases of every design at each concurrency under that same cap.
  */
 export async function runMatrix(
   targets: Targets,
@@ -30,6 +33,7 @@ export async function runMatrix(
     const measured: Measurement[] = [];
     for (const cell of cellsOf(targets, settings)) {
       if (signal.aborted) throw new Interrupted('interrupted');
+      if (cell.dbCpu !== undefined) await targets.cappedDatabase?.cap.limit(cell.dbCpu);
       const measurement = await measureCell(cell, settings, signal);
       if (signal.aborted) throw new Interrupted('interrupted');
       measured.push(measurement);
@@ -41,6 +45,23 @@ export async function runMatrix(
 }
 
 function cellsOf(targets: Targets, settings: MatrixSettings): Cell[] {
+  if (settings.dbCpu.length > 0) {
+    const designs = [targets.ours, targets.oursWithoutEvents, targets.baseline].filter(
+      (target) => target !== undefined,
+    );
+    return settings.dbCpu.flatMap((dbCpu) =>
+      settings.connections.flatMap((connections) =>
+        designs.map((target): Cell => ({
+          scenario: 'purchase',
+          target,
+          connections,
+          dbCpu,
+          databaseStatus: targets.cappedDatabase?.status,
+          requests: purchaseRequests(target.userIds),
+        })),
+      ),
+    );
+  }
   return settings.connections.flatMap((connections) => {
     const { ours, baseline } = targets;
     const cells: Cell[] = [

@@ -29,6 +29,13 @@ export interface BenchOptions {
   baseline: boolean;
   /** Also a second stack of ours with event publishing off, to price events (needs --spawn). */
   eventsCost: boolean;
+  /**
+   * CPU budgets (cores) of a private, capped database both designs run against, one after the
+   * other in each run (needs --spawn); empty: the machine's own server, uncapped.
+   */
+  dbCpu: number[];
+  /** `innodb_buffer_pool_size` of that private database. */
+  dbBufferPool: string;
   /** MySQL connections of the baseline's pool. */
   baselinePool: number;
   /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
@@ -64,6 +71,12 @@ Target
                             seeded Admin); ignored with --spawn
   --users <n>               users inserted into each scratch database (default 1000)
   --no-baseline             skip the plain Express + MySQL baseline
+  --db-cpu <cores,...>      with --spawn: run both designs against a private MariaDB of the
+                            bench's own (own data directory and port, durable settings), its
+                            CPU capped by a cgroup quota at each budget in turn (e.g. 0.15, or
+                            0.1,0.25,0.5,1 for a curve); purchases only. Needs root to write
+                            cgroups (v1 or v2); the machine's server is never capped
+  --db-buffer-pool <size>   innodb_buffer_pool_size of that database (default 128M)
   --events-cost             with --spawn: a second stack of ours whose consumer publishes no
                             events (EVENTS_ENABLED=false), its purchases measured beside ours
 
@@ -119,6 +132,8 @@ export function parseOptions(
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
     baseline: !(values['no-baseline'] ?? false),
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
+    dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
+    dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
     baselinePool: parseInteger('--baseline-pool', values['baseline-pool'] ?? '16', 1, 1000),
     consumerSettings: Object.fromEntries(
       CONSUMER_TUNABLES.flatMap((name) => {
@@ -161,6 +176,8 @@ function parseArgsOrThrow(argv: readonly string[]) {
         'baseline-pool': { type: 'string' },
         'no-baseline': { type: 'boolean' },
         'events-cost': { type: 'boolean' },
+        'db-cpu': { type: 'string' },
+        'db-buffer-pool': { type: 'string' },
         'no-docs': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -175,6 +192,26 @@ function eventsCostOption(eventsCost: boolean, spawn: boolean): boolean {
     throw new UsageError('--events-cost starts stacks of its own: it needs --spawn');
   }
   return eventsCost;
+}
+
+function dbCpuOption(text: string | undefined, spawn: boolean): number[] {
+  if (text === undefined) return [];
+  if (!spawn) throw new UsageError('--db-cpu starts a database of its own: it needs --spawn');
+  const budgets = text.split(',').map((item) => {
+    const cores = Number(item.trim());
+    if (!/^\d+(\.\d+)?$/.test(item.trim()) || cores < 0.01 || cores > 64) {
+      throw new UsageError(`--db-cpu: expected cores from 0.01 to 64, got "${item.trim()}"`);
+    }
+    return cores;
+  });
+  return [...new Set(budgets)].sort((a, b) => a - b);
+}
+
+function parseSize(name: string, text: string): string {
+  if (!/^[1-9][0-9]*[KMG]?$/.test(text)) {
+    throw new UsageError(`${name}: expected a size such as 128M or 2G, got "${text}"`);
+  }
+  return text;
 }
 
 function parseInteger(name: string, text: string, min: number, max: number): number {

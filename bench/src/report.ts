@@ -15,6 +15,8 @@ export function renderReport(summary: Summary, runs: number): string {
   if (asynchronous) sections.push(asynchronous);
   const events = renderEvents(summary.cells);
   if (events) sections.push(events);
+  const work = renderDatabaseWork(summary.cells);
+  if (work) sections.push(work);
   const cpu = renderCpu(summary.cells);
   if (cpu) sections.push(cpu);
   const memory = renderMemory(summary.cells);
@@ -23,8 +25,24 @@ export function renderReport(summary: Summary, runs: number): string {
 }
 
 function renderCells(cells: readonly CellSummary[]): string {
+  // The budget column only says something when the database was capped.
+  const capped = cells.some((cell) => cell.dbCpu !== undefined);
+  const rows = cells.map((cell) => [
+    ...(capped ? [String(cell.dbCpu ?? '-')] : []),
+    cell.scenario,
+    cell.target,
+    String(cell.connections),
+    cell.requestsPerSecond.toFixed(1),
+    formatMs(cell.latencyMs.p50),
+    formatMs(cell.latencyMs.p90),
+    formatMs(cell.latencyMs.p99),
+    describeNon2xx(cell),
+    String(cell.errors),
+    String(cell.timeouts),
+  ]);
   return formatTable(
     [
+      ...(capped ? ['db cpu'] : []),
       'scenario',
       'target',
       'conn',
@@ -36,31 +54,21 @@ function renderCells(cells: readonly CellSummary[]): string {
       'errors',
       'timeouts',
     ],
-    cells.map((cell) => [
-      cell.scenario,
-      cell.target,
-      String(cell.connections),
-      cell.requestsPerSecond.toFixed(1),
-      formatMs(cell.latencyMs.p50),
-      formatMs(cell.latencyMs.p90),
-      formatMs(cell.latencyMs.p99),
-      describeNon2xx(cell),
-      String(cell.errors),
-      String(cell.timeouts),
-    ]),
-    'llrrrrrlrr',
+    rows,
+    `${capped ? 'r' : ''}llrrrrrlrr`,
   );
 }
 
 function renderRatios(summary: Summary): string {
   const table = formatTable(
-    ['conn', 'req/s ours/baseline', 'p99 ours/baseline'],
+    ['db cpu', 'conn', 'req/s ours/baseline', 'p99 ours/baseline'],
     summary.ratios.map((ratio) => [
+      ratio.dbCpu === undefined ? 'uncapped' : `${ratio.dbCpu} core`,
       String(ratio.connections),
       formatRatio(ratio.throughput),
       formatRatio(ratio.p99),
     ]),
-    'rrr',
+    'rrrr',
   );
   return `Purchase, ours over the baseline (throughput below 1 and p99 above 1: we are slower)\n${table}`;
 }
@@ -124,6 +132,25 @@ function renderEvents(cells: readonly CellSummary[]): string | null {
     'lrrrrrrr',
   );
   return `Events: throughput with the relay publishing against the same stack without it, and each event's delay from its change to a subscriber\n${table}`;
+}
+
+/** What the capped database did per purchase, from its own counters. */
+function renderDatabaseWork(cells: readonly CellSummary[]): string | null {
+  const measured = cells.filter((cell) => cell.databaseWork);
+  const first = measured[0]?.databaseWork;
+  if (!first) return null;
+  const names = Object.keys(first);
+  const table = formatTable(
+    ['db cpu', 'target', 'conn', ...names],
+    measured.map((cell) => [
+      String(cell.dbCpu ?? '-'),
+      cell.target,
+      String(cell.connections),
+      ...names.map((name) => (cell.databaseWork?.[name] ?? Number.NaN).toFixed(2)),
+    ]),
+    `rlr${'r'.repeat(names.length)}`,
+  );
+  return `Database work per answered purchase (the bench's own server's counters)\n${table}`;
 }
 
 /** Each purchase cell's CPU per answered request, process by process, and the sum. */

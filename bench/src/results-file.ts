@@ -69,25 +69,31 @@ export function describeSettings(options: BenchOptions): Record<string, unknown>
     mixSubscriptions: options.subscriptions,
     baselinePool: options.baselinePool,
     consumerSettings: options.spawn ? options.consumerSettings : 'as deployed',
+    eventsCost: options.eventsCost,
+    ...(options.dbCpu.length > 0 && {
+      dbCpu: options.dbCpu,
+      dbBufferPool: options.dbBufferPool,
+    }),
   };
 }
 
 /**
- * bench-results/bench-<timestamp>.json always; docs/bench/latest.json and latest.svg unless
- * told not to. The JSON goes through Prettier so that the repository's format check accepts it.
+ * bench-results/bench-<timestamp>.json always; docs/bench/<name>.json and <name>.svg unless told
+ * not to (`latest` for the usual matrix, `db-cpu` for the capped database's curve). The JSON goes through Prettier so that the repository's format check accepts it.
  */
 export async function writeResults(
   document: ResultsDocument,
   svg: string,
-  writeDocs: boolean,
+  options: { writeDocs: boolean; name: string },
 ): Promise<string[]> {
+  const { writeDocs, name } = options;
   const json = await format(JSON.stringify(document), {
-    ...(await resolveConfig(path.join(REPO_ROOT, 'docs/bench/latest.json'))),
+    ...(await resolveConfig(path.join(REPO_ROOT, `docs/bench/${name}.json`))),
     parser: 'json',
   });
   const stamp = document.startedAt.replace(/[:.]/g, '-');
   const files: [string, string][] = [[`bench-results/bench-${stamp}.json`, json]];
-  if (writeDocs) files.push(['docs/bench/latest.json', json], ['docs/bench/latest.svg', svg]);
+  if (writeDocs) files.push([`docs/bench/${name}.json`, json], [`docs/bench/${name}.svg`, svg]);
   for (const [file, content] of files) {
     await mkdir(path.dirname(path.join(REPO_ROOT, file)), { recursive: true });
     await writeFile(path.join(REPO_ROOT, file), content);

@@ -1,7 +1,6 @@
 import type { CpuAccount } from './cpu';
 import type { Measurement } from './load';
 import type { MemoryPeaks, ProcessName } from './memory';
-import type { TargetName } from './targets';
 
 /**
  * One cell over all runs, shaped as one run's measurement: medians of rates, latencies and CPU,
@@ -11,9 +10,10 @@ export interface CellSummary extends Measurement {
   runs: number;
 }
 
-/** Ours over the baseline for the purchase at one concurrency. */
+/** Ours over the baseline for the purchase at one concurrency (and database budget). */
 export interface Ratio {
   connections: number;
+  dbCpu?: number;
   /** Below 1: we answer fewer purchases per second than the plain API. */
   throughput: number | null;
   /** Above 1: our slowest answers are slower than the plain API's. */
@@ -28,7 +28,7 @@ export interface Summary {
 export function summarise(runs: readonly (readonly Measurement[])[]): Summary {
   const groups = new Map<string, Measurement[]>();
   for (const measurement of runs.flat()) {
-    const key = `${measurement.scenario}/${measurement.target}/${measurement.connections}`;
+    const key = `${measurement.scenario}/${measurement.target}/${measurement.connections}/${measurement.dbCpu ?? ''}`;
     groups.set(key, [...(groups.get(key) ?? []), measurement]);
   }
   const cells = [...groups.values()].map(summariseCell);
@@ -54,6 +54,7 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     scenario: first.scenario,
     target: first.target,
     connections: first.connections,
+    ...(first.dbCpu !== undefined && { dbCpu: first.dbCpu }),
     runs: measurements.length,
     requestsPerSecond: medianOf((m) => m.requestsPerSecond),
     latencyMs: {
@@ -68,6 +69,9 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
     cpuMicrosPerRequest: medianAccount(measurements.map((m) => m.cpuMicrosPerRequest)),
     ...(first.drainMs === undefined ? {} : { drainMs: medianOf((m) => m.drainMs ?? Number.NaN) }),
+    ...(first.databaseWork && {
+      databaseWork: medianAccount(measurements.map((m) => m.databaseWork ?? {})),
+    }),
     ...(first.eventDelayMs && {
       eventDelayMs: {
         events: sumOf((m) => m.eventDelayMs?.events ?? 0),
@@ -108,23 +112,25 @@ function medianAccount(accounts: readonly CpuAccount[]): CpuAccount {
 }
 
 function ratiosOf(cells: readonly CellSummary[]): Ratio[] {
-  const purchase = (target: TargetName, connections: number) =>
-    cells.find(
-      (c) => c.scenario === 'purchase' && c.target === target && c.connections === connections,
-    );
-  const connections = [...new Set(cells.map((cell) => cell.connections))];
-  return connections.flatMap((count) => {
-    const ours = purchase('ours', count);
-    const baseline = purchase('baseline', count);
-    if (!ours || !baseline) return [];
-    return [
-      {
-        connections: count,
-        throughput: divide(ours.requestsPerSecond, baseline.requestsPerSecond),
-        p99: divide(ours.latencyMs.p99, baseline.latencyMs.p99),
-      },
-    ];
-  });
+  const purchases = cells.filter((cell) => cell.scenario === 'purchase');
+  const pairs = new Map<string, { ours?: CellSummary; baseline?: CellSummary }>();
+  for (const cell of purchases) {
+    if (cell.target === 'ours, no events') continue;
+    const key = `${cell.dbCpu ?? ''}/${cell.connections}`;
+    pairs.set(key, { ...pairs.get(key), [cell.target]: cell });
+  }
+  return [...pairs.values()].flatMap(({ ours, baseline }) =>
+    ours && baseline
+      ? [
+          {
+            connections: ours.connections,
+            ...(ours.dbCpu !== undefined && { dbCpu: ours.dbCpu }),
+            throughput: divide(ours.requestsPerSecond, baseline.requestsPerSecond),
+            p99: divide(ours.latencyMs.p99, baseline.latencyMs.p99),
+          },
+        ]
+      : [],
+  );
 }
 
 function divide(numerator: number, denominator: number): number | null {

@@ -1,6 +1,7 @@
 import type { Cleanup } from '../../test-support/cleanup';
 import { authorizationHeaders } from './auth';
 import { startBaseline } from './baseline-process';
+import { type CappedDatabase, startCappedDatabase } from './capped-database';
 import { findServiceProcesses, type CpuSubject } from './cpu';
 import { type EventWatch, watchEvents } from './event-watch';
 import { metricsProbe, procProbe, type MemoryProbe } from './memory';
@@ -27,6 +28,8 @@ export interface Target {
 }
 
 export interface Targets {
+  /** With `--db-cpu`: the private database both designs run against, its CPU capped. */
+  cappedDatabase: CappedDatabase | undefined;
   ours: Target;
   /** With `--events-cost`: the same stack with event publishing off. */
   oursWithoutEvents: Target | undefined;
@@ -37,8 +40,19 @@ export interface Targets {
 
 const JSON_BODY = { 'content-type': 'application/json' };
 
-export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): Promise<Targets> {
-  const { broker, database } = await findServiceProcesses();
+export async function prepareTargets(
+  benchOptions: BenchOptions,
+  cleanup: Cleanup,
+): Promise<Targets> {
+  const found = await findServiceProcesses();
+  const cappedDatabase =
+    benchOptions.dbCpu.length > 0
+      ? await startCappedDatabase({ bufferPool: benchOptions.dbBufferPool }, cleanup)
+      : undefined;
+  // Every scratch database goes on the capped server when there is one.
+  const options = cappedDatabase ? { ...benchOptions, mysql: cappedDatabase.server } : benchOptions;
+  const { broker } = found;
+  const database = cappedDatabase ? { name: 'mysql', pid: cappedDatabase.pid } : found.database;
   const services = (...subjects: (CpuSubject | undefined)[]) =>
     subjects.filter((subject): subject is CpuSubject => subject !== undefined);
   const ours = options.spawn ? await spawnOurs(options, cleanup) : await reachOurs(options);
@@ -50,6 +64,7 @@ export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): P
   const oursWithoutEvents = withoutEvents?.target;
   if (!options.baseline) {
     return {
+      cappedDatabase,
       ours: ours.target,
       oursWithoutEvents,
       baseline: undefined,
@@ -61,6 +76,7 @@ export async function prepareTargets(options: BenchOptions, cleanup: Cleanup): P
     cleanup,
   );
   return {
+    cappedDatabase,
     ours: ours.target,
     oursWithoutEvents,
     baseline: {
