@@ -26,6 +26,12 @@ export interface RelaySettings {
   batchSize: number;
   /** Wait after a failure (broker or database away) before trying again. */
   retryMs: number;
+  /**
+   * How often the position is written while events keep coming (and at once when they stop):
+   * a write per batch would be a commit, and an fsync, per batch. A relay that dies publishes
+   * again at most this much of the past, with the same ids.
+   */
+  recordEveryMs: number;
 }
 
 export const DEFAULT_RELAY_SETTINGS: RelaySettings = {
@@ -33,6 +39,7 @@ export const DEFAULT_RELAY_SETTINGS: RelaySettings = {
   leadRetryMs: 1_000,
   batchSize: 500,
   retryMs: 500,
+  recordEveryMs: 250,
 };
 
 /**
@@ -56,7 +63,10 @@ export function startEventRelay(deps: {
   const metrics = deps.metrics ?? { published: () => undefined, leading: () => undefined };
   let stopping = false;
   let leading = false;
+  /** What the broker has confirmed, and what the database says (they differ between records). */
   let position = 0;
+  let recorded = 0;
+  let recordedAt = 0;
   let woken = false;
   let wakeUp: (() => void) | undefined;
 
@@ -90,19 +100,30 @@ export function startEventRelay(deps: {
     if (!leading) {
       if (!(await outbox.lead())) return settings.leadRetryMs;
       position = await outbox.position();
+      recorded = position;
       setLeading(true);
     }
     if (!publisher.isReady()) return settings.retryMs;
     const events = await outbox.readAfter(position, settings.batchSize);
     const last = events.at(-1);
-    if (!last) return settings.pollMs;
+    if (!last) {
+      if (recorded < position) await record();
+      return settings.pollMs;
+    }
     await publisher.publish(events);
     const confirmedAt = now();
-    await outbox.advance(last.position, new Date(confirmedAt));
     position = last.position;
     metrics.published(events.map(({ event }) => (confirmedAt - Date.parse(event.time)) / 1000));
+    if (confirmedAt - recordedAt >= settings.recordEveryMs) await record();
     // A full batch: more may be waiting.
     return events.length === settings.batchSize ? 0 : settings.pollMs;
+  }
+
+  async function record(): Promise<void> {
+    const at = now();
+    await outbox.advance(position, new Date(at));
+    recorded = position;
+    recordedAt = at;
   }
 
   const running = (async () => {
