@@ -36,7 +36,7 @@ export async function startInProcessConsumer(options: {
   const commands = createCommandConsumer({
     prefetch: concurrency,
     execute: beforeBatch ? async (items) => (await beforeBatch(), execute(items)) : execute,
-    recordOutcome: (outcome) => repository.recordOutcome(outcome, new Date()),
+    recordUnapplied: (command) => repository.recordUnapplied(command, new Date()),
     logger: testLogger,
     metrics,
   });

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       if (outcome.kind === 'committed') relay?.wake();
       return outcome;
     },
-    recordOutcome: (outcome) => repository.recordOutcome(outcome, new Date()),
+    recordUnapplied: (command) => repository.recordUnapplied(command, new Date()),
     logger,
     metrics,
     batching: { maxBatch: config.BATCH_SIZE, maxConcurrentBatches: config.CONSUMER_TRANSACTIONS },

@@ -14,7 +14,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 export const EVENT_COLUMNS = `e.id, e.subscription_id, e.type, e.version, e.request_id, e.created_at,
   s.user_id, s.created_at AS subscription_created_at`;
 
-export interface EventRow extends RowDataPacket {
+/** A history row with its subscription's fixed fields, as `toCloudEvent` reads it. */
+export interface EventFields {
   id: number | string;
   subscription_id: number | string;
   type: EventType;
@@ -25,12 +26,16 @@ export interface EventRow extends RowDataPacket {
   subscription_created_at: Date;
 }
 
+export interface EventRow extends RowDataPacket, EventFields {
+  id: number | string;
+}
+
 /**
  * One history row as its CloudEvent. The subscription after the change follows from the row:
  * its id, owner and creation time never change, its status is the one the change leads to, and
  * `updated_at` is the change's own time (none after the purchase).
  */
-export function toCloudEvent(row: EventRow): CloudEvent {
+export function toCloudEvent(row: EventFields): CloudEvent {
   const time = row.created_at.toISOString();
   const purchase = row.type === 'SUBSCRIPTION_PURCHASED';
   return {

@@ -1,4 +1,5 @@
 export * from './broker-connection';
+export * from './command-records';
 export * from './database-errors';
 export * from './logger';
 export * from './service-hint';

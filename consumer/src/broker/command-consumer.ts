@@ -2,7 +2,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { ListenerMetrics } from '../metrics';
 import type { ExecuteBatch } from '../subscriptions/apply-command';
-import type { CommandOutcome } from '../subscriptions/repository';
+import type { UnappliedCommand } from '../subscriptions/repository';
 import type { BatchOptions } from './batch-queue';
 import { type CommandListener, startCommandListener } from './command-listener';
 import { assertTopology } from './topology';
@@ -27,13 +27,13 @@ const RECORDER_PREFETCH = 16;
 export function createCommandConsumer(deps: {
   prefetch: number;
   execute: ExecuteBatch;
-  /** Records the outcome of a command that ended on the dead-letter exchange. */
-  recordOutcome: (outcome: CommandOutcome) => Promise<void>;
+  /** Records a command that ended on the dead-letter exchange, unapplied. */
+  recordUnapplied: (command: UnappliedCommand) => Promise<void>;
   logger: Logger;
   metrics?: ListenerMetrics;
   batching?: Partial<BatchOptions>;
 }): CommandConsumer {
-  const { prefetch, execute, recordOutcome, logger, metrics, batching } = deps;
+  const { prefetch, execute, recordUnapplied, logger, metrics, batching } = deps;
   let current: Channel | undefined;
   let listener: CommandListener | undefined;
   let recorder: UnappliedRecorder | undefined;
@@ -60,7 +60,7 @@ export function createCommandConsumer(deps: {
       await assertTopology(channel);
       recorder = await startUnappliedRecorder({
         channel: await openChannel(model, RECORDER_PREFETCH),
-        record: recordOutcome,
+        record: recordUnapplied,
         logger,
       });
       listener = await startCommandListener({ channel, execute, logger, metrics, batching });

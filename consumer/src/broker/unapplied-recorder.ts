@@ -3,12 +3,12 @@ import {
   QUEUES,
   UNAPPLIED_QUEUE,
   type QueueName,
-  type Reply,
+  type ReplyError,
 } from '@subscriptions/contracts';
 import { classifyDatabaseError } from '@subscriptions/platform';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { CommandOutcome } from '../subscriptions/repository';
+import type { UnappliedCommand } from '../subscriptions/repository';
 import { deadlineOf, parseCommand } from './parse-command';
 import { retryDelayMs } from './retry-policy';
 
@@ -24,13 +24,13 @@ const COMMAND_ID = /^[\x21-\x7e]{1,255}$/;
  * What a command that ended on the dead-letter exchange answers when it is looked up: it was not
  * applied, and this says why. Poison keeps the reason it could not be read.
  */
-export function unappliedReply(message: ConsumeMessage, now: number): Reply {
+export function unappliedError(message: ConsumeMessage, now: number): ReplyError {
   const headers = message.properties.headers ?? {};
   const queue: unknown = headers['x-first-death-queue'];
   if (typeof queue === 'string' && (QUEUES as readonly string[]).includes(queue)) {
     const command = parseCommand(queue as QueueName, message.content, headers);
     if (typeof command === 'string') {
-      return { ok: false, error: { code: 'invalid_command', message: command } };
+      return { code: 'invalid_command', message: command };
     }
   }
   const deadline = deadlineOf(headers);
@@ -40,14 +40,11 @@ export function unappliedReply(message: ConsumeMessage, now: number): Reply {
     (deadline !== undefined && diedAt >= deadline)
   ) {
     return {
-      ok: false,
-      error: {
-        code: 'command_expired',
-        message: 'the command reached no consumer before its deadline and was not applied',
-      },
+      code: 'command_expired',
+      message: 'the command reached no consumer before its deadline and was not applied',
     };
   }
-  return { ok: false, error: { code: 'internal_error', message: 'internal error' } };
+  return { code: 'internal_error', message: 'internal error' };
 }
 
 /**
@@ -73,7 +70,7 @@ function deathTime(headers: Record<string, unknown>): number | undefined {
  */
 export async function startUnappliedRecorder(deps: {
   channel: Channel;
-  record: (outcome: CommandOutcome) => Promise<void>;
+  record: (command: UnappliedCommand) => Promise<void>;
   logger: Logger;
   now?: () => number;
 }): Promise<UnappliedRecorder> {
@@ -97,14 +94,14 @@ export async function startUnappliedRecorder(deps: {
       return;
     }
     const requestId: unknown = message.properties.headers?.[HEADER_REQUEST_ID];
-    const outcome: CommandOutcome = {
+    const unapplied: UnappliedCommand = {
       commandId,
-      reply: unappliedReply(message, now()),
+      error: unappliedError(message, now()),
       requestId: typeof requestId === 'string' ? requestId : undefined,
     };
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await record(outcome);
+        await record(unapplied);
         settle(() => channel.ack(message));
         return;
       } catch (error) {

@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions/contracts';
-import type {
-  AppliedChange,
-  ProcessedRecord,
-  StatusUpdateResult,
-  SubscriptionRepository,
-  SubscriptionTransaction,
+import { type CommandRecordKey, commandRecordKey } from '@subscriptions/platform';
+import {
+  type AppliedChange,
+  type CommandRecord,
+  type CommandResult,
+  type KeyRecord,
+  recordKeyText,
+  type StatusUpdateResult,
+  type SubscriptionRepository,
+  type SubscriptionTransaction,
 } from './repository';
 import { PURCHASE, STATUS_CHANGES, type StatusChange } from './state-machine';
 
@@ -42,28 +46,24 @@ export type BatchOutcome =
 /** Applies commands in one transaction and says what became of it. */
 export type ExecuteBatch = (items: readonly BatchItem[]) => Promise<BatchOutcome>;
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** The first 16 bytes of SHA-256: collisions stay out of reach at any volume this table sees. */
+const hash16 = (text: string) => createHash('sha256').update(text).digest().subarray(0, 16);
 
-/** The processed-command key of a delivery, or `null` when nothing identifies it. */
-export function commandKeyOf(identity: CommandIdentity): string | null {
-  if (identity.idempotency) {
-    return sha256(`key:${identity.idempotency.scope}:${identity.idempotency.key}`);
-  }
-  return identity.messageId ? sha256(`message:${identity.messageId}`) : null;
+/** The Idempotency-Key in the scope of its caller, as the key table holds it. */
+export function keyHashOf({ scope, key }: { scope: string; key: string }): Buffer {
+  return hash16(`${scope}:${key}`);
 }
 
 /** Fingerprint of what a command asks for: a key reused for another request is refused. */
-export function requestHashOf(command: Command): string {
-  return sha256(JSON.stringify([command.name, command.body]));
+export function requestHashOf(command: Command): Buffer {
+  return hash16(JSON.stringify([command.name, command.body]));
 }
 
-const KEY_REUSED: Reply = {
-  ok: false,
-  error: {
-    code: 'idempotency_key_reused',
-    message: 'this Idempotency-Key was used for a different request',
-  },
-};
+const KEY_REUSED_ERROR = {
+  code: 'idempotency_key_reused',
+  message: 'this Idempotency-Key was used for a different request',
+} as const;
+const KEY_REUSED: Reply = { ok: false, error: KEY_REUSED_ERROR };
 
 /**
  * One transaction for a batch of commands (a batch of one is a single command): every change,
@@ -90,15 +90,41 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
   };
 }
 
+/** Who a delivery is, to the records: its command id's record key and its scoped key, if any. */
+interface Identified {
+  record: CommandRecordKey | null;
+  keyHash: Buffer | null;
+  /** What tells twins in one batch apart: the key, else the command id. */
+  twin: string | null;
+}
+
+function identify({ identity }: BatchItem): Identified {
+  const record = identity.messageId ? commandRecordKey(identity.messageId) : null;
+  const keyHash = identity.idempotency ? keyHashOf(identity.idempotency) : null;
+  const twin = keyHash
+    ? `key:${keyHash.toString('hex')}`
+    : record
+      ? `record:${recordKeyText(record)}`
+      : null;
+  return { record, keyHash, twin };
+}
+
 async function applyBatch(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
   now: Date,
 ): Promise<Reply[]> {
-  const keys = items.map(({ identity }) => commandKeyOf(identity));
+  const identified = items.map(identify);
   const hashes = items.map(({ command }) => requestHashOf(command));
-  const { processed: stored, users } = await tx.lookUp({
-    commandKeys: [...new Set(keys.filter((key): key is string => key !== null))],
+  const { recorded, keyed, users } = await tx.lookUp({
+    records: unique(
+      identified.map(({ record }) => record),
+      recordKeyText,
+    ),
+    keys: unique(
+      identified.map(({ keyHash }) => keyHash),
+      (hash) => hash.toString('hex'),
+    ),
     userIds: [
       ...new Set(
         items.flatMap(({ command }) =>
@@ -109,69 +135,67 @@ async function applyBatch(
   });
 
   const replies: (Reply | undefined)[] = items.map(() => undefined);
-  const firstWithKey = new Map<string, number>();
+  /** What each command did, for its record; none for a redelivery, already recorded. */
+  const results: (CommandResult | undefined)[] = items.map(() => undefined);
+  const firstTwin = new Map<string, number>();
   const fresh: number[] = [];
   items.forEach((_, index) => {
-    const key = keys[index];
-    if (key) {
-      const previous = stored.get(key);
-      if (previous) {
-        replies[index] =
-          previous.requestHash === hashes[index]
-            ? { ...previous.reply, replayed: true }
-            : KEY_REUSED;
-        return;
-      }
-      // A twin later in this batch is answered from the first one, below.
-      if (firstWithKey.has(key)) return;
-      firstWithKey.set(key, index);
+    const { record, keyHash, twin } = identified[index] as Identified;
+    const redelivered = record ? recorded.get(recordKeyText(record)) : undefined;
+    if (redelivered) {
+      replies[index] = { ...redelivered.reply, replayed: true };
+      return;
+    }
+    const used = keyHash ? keyed.get(keyHash.toString('hex')) : undefined;
+    if (used) {
+      const same = used.requestHash.equals(hashes[index] as Buffer);
+      replies[index] = same ? { ...used.reply, replayed: true } : KEY_REUSED;
+      results[index] = same ? used.result : { refusal: KEY_REUSED_ERROR };
+      return;
+    }
+    // A twin later in this batch is answered from the first one, below.
+    if (twin !== null) {
+      if (firstTwin.has(twin)) return;
+      firstTwin.set(twin, index);
     }
     fresh.push(index);
   });
 
   const events: AppliedChange[] = [];
-  await applyPurchases(tx, items, fresh, users, replies, events, now);
-  await applyStatusChanges(tx, items, fresh, replies, events, now);
+  await applyPurchases(tx, items, fresh, users, replies, results, events, now);
+  await applyStatusChanges(tx, items, fresh, replies, results, events, now);
   tx.appendEvents(events, now);
 
   items.forEach((_, index) => {
     if (replies[index] !== undefined) return;
-    const first = firstWithKey.get(keys[index] ?? '') ?? index;
-    const original = replies[first] as Reply;
-    replies[index] = hashes[index] === hashes[first] ? { ...original, replayed: true } : KEY_REUSED;
+    const first = firstTwin.get(identified[index]?.twin ?? '') ?? index;
+    const same = (hashes[index] as Buffer).equals(hashes[first] as Buffer);
+    replies[index] = same ? { ...(replies[first] as Reply), replayed: true } : KEY_REUSED;
+    results[index] = same ? results[first] : { refusal: KEY_REUSED_ERROR };
   });
 
-  const records: ProcessedRecord[] = fresh.flatMap((index) => {
-    const key = keys[index];
-    const { identity } = items[index] as BatchItem;
-    return key
-      ? [
-          {
-            commandKey: key,
-            requestHash: hashes[index] as string,
-            reply: replies[index] as Reply,
-            idempotencyKey: identity.idempotency?.key,
-            messageId: identity.messageId,
-          },
-        ]
-      : [];
+  const records: CommandRecord[] = [];
+  const keys: KeyRecord[] = [];
+  items.forEach(({ identity }, index) => {
+    const { record, keyHash } = identified[index] as Identified;
+    const result = results[index];
+    if (!record || !result) return;
+    records.push({ key: record, result, requestId: identity.requestId });
+    // The key stands for the request that first used it: its command's record is the outcome.
+    if (keyHash && fresh.includes(index)) {
+      keys.push({ keyHash, requestHash: hashes[index] as Buffer, command: record });
+    }
   });
-  tx.recordProcessedMany(records, now);
-  tx.recordOutcomes(
-    items.flatMap(({ identity }, index) =>
-      identity.messageId
-        ? [
-            {
-              commandId: identity.messageId,
-              reply: replies[index] as Reply,
-              requestId: identity.requestId,
-            },
-          ]
-        : [],
-    ),
-    now,
-  );
+  await tx.recordCommands(records, now);
+  tx.recordKeys(keys);
   return replies as Reply[];
+}
+
+/** The values that are there, each once (by `name`). */
+function unique<T>(values: readonly (T | null)[], name: (value: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const value of values) if (value !== null) seen.set(name(value), value);
+  return [...seen.values()];
 }
 
 /** A caller who is not admin may purchase only for themselves. */
@@ -190,6 +214,7 @@ async function applyPurchases(
   fresh: readonly number[],
   users: ReadonlySet<number>,
   replies: (Reply | undefined)[],
+  results: (CommandResult | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
@@ -197,11 +222,12 @@ async function applyPurchases(
     const { command } = items[index] as BatchItem;
     if (command.name !== 'purchase') return [];
     if (!mayPurchase(command)) {
-      replies[index] = refuse('forbidden', 'a user may purchase only for themselves');
+      refuse(index, 'forbidden', 'a user may purchase only for themselves', replies, results);
       return [];
     }
     if (!users.has(command.body.user_id)) {
-      replies[index] = refuse('user_not_found', `user ${command.body.user_id} does not exist`);
+      const message = `user ${command.body.user_id} does not exist`;
+      refuse(index, 'user_not_found', message, replies, results);
       return [];
     }
     return [{ index, command }];
@@ -214,6 +240,7 @@ async function applyPurchases(
   creatable.forEach(({ index, command }, position) => {
     const id = ids[position] as number;
     const { requestId } = (items[index] as BatchItem).identity;
+    results[index] = { eventIndex: events.length };
     events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
     replies[index] = {
       ok: true,
@@ -238,6 +265,7 @@ async function applyStatusChanges(
   items: readonly BatchItem[],
   fresh: readonly number[],
   replies: (Reply | undefined)[],
+  results: (CommandResult | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
@@ -245,7 +273,7 @@ async function applyStatusChanges(
     const { command } = items[index] as BatchItem;
     return command.name === 'purchase' ? [] : [{ index, change: command.name, command }];
   });
-  const results = await tx.changeStatuses(
+  const updated = await tx.changeStatuses(
     changes.map(({ change, command }) => ({
       id: command.body.subscription_id,
       from: STATUS_CHANGES[change].from,
@@ -255,33 +283,44 @@ async function applyStatusChanges(
     now,
   );
   changes.forEach(({ index, change, command }, position) => {
-    const { applied, subscription, version } = results[position] as StatusUpdateResult;
+    const { applied, subscription, version } = updated[position] as StatusUpdateResult;
     const id = command.body.subscription_id;
     // Another user's subscription looks absent, so its existence does not leak.
     if (subscription === null) {
-      replies[index] = refuse('subscription_not_found', `subscription ${id} does not exist`);
+      refuse(
+        index,
+        'subscription_not_found',
+        `subscription ${id} does not exist`,
+        replies,
+        results,
+      );
       return;
     }
     if (!applied) {
-      replies[index] = {
-        ok: false,
-        error: {
-          code: 'invalid_transition',
-          message: `cannot ${change} a subscription that is ${subscription.status}`,
-          current_status: subscription.status,
-        },
+      const error = {
+        code: 'invalid_transition' as const,
+        message: `cannot ${change} a subscription that is ${subscription.status}`,
+        current_status: subscription.status,
       };
+      replies[index] = { ok: false, error };
+      results[index] = { refusal: error };
       return;
     }
     const { requestId } = (items[index] as BatchItem).identity;
+    results[index] = { eventIndex: events.length };
     events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event, version, requestId });
     replies[index] = { ok: true, subscription };
   });
 }
 
+/** Answers command `index` with a refusal, and records it as its result. */
 function refuse(
+  index: number,
   code: 'user_not_found' | 'subscription_not_found' | 'forbidden',
   message: string,
-): Reply {
-  return { ok: false, error: { code, message } };
+  replies: (Reply | undefined)[],
+  results: (CommandResult | undefined)[],
+): void {
+  replies[index] = { ok: false, error: { code, message } };
+  results[index] = { refusal: { code, message } };
 }

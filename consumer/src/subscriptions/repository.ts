@@ -1,10 +1,22 @@
-import type { EventType, Reply, Subscription, SubscriptionStatus } from '@subscriptions/contracts';
+import type {
+  EventType,
+  Reply,
+  ReplyError,
+  Subscription,
+  SubscriptionStatus,
+} from '@subscriptions/contracts';
 import {
+  COMMAND_RECORD_COLUMNS,
+  COMMAND_RECORD_JOINS,
+  type CommandRecordKey,
+  type CommandRecordRow,
+  commandRecordKey,
   SELECT_SUBSCRIPTIONS,
   type SubscriptionRow,
+  toRecordedOutcome,
   toSubscription,
 } from '@subscriptions/platform';
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
   runTransaction,
   type Statement,
@@ -52,12 +64,20 @@ export interface AppliedChange {
 /**
  * The statements commands run inside one transaction, shaped for batches: each call is one
  * round trip to the database whatever the number of commands, and the writes nobody waits on
- * (events, processed records) travel with the commit.
+ * (events, command records) travel with the commit.
  */
 export interface SubscriptionTransaction {
-  /** What a batch must know before it changes anything: commands seen before, users that exist. */
-  lookUp(query: { commandKeys: readonly string[]; userIds: readonly number[] }): Promise<{
-    processed: Map<string, ProcessedCommand>;
+  /**
+   * What a batch must know before it changes anything: the commands recorded before (by their
+   * record key), the Idempotency-Keys used before (by their hash, hex), the users that exist.
+   */
+  lookUp(query: {
+    records: readonly CommandRecordKey[];
+    keys: readonly Buffer[];
+    userIds: readonly number[];
+  }): Promise<{
+    recorded: Map<string, StoredResult>;
+    keyed: Map<string, KeyedResult>;
     users: Set<number>;
   }>;
   /** Creates one subscription in `status` per user id, in one statement; returns their ids in order. */
@@ -76,28 +96,50 @@ export interface SubscriptionTransaction {
    * commit lock first, so events become visible in id order (mysql-init/004-events.sql).
    */
   appendEvents(events: readonly AppliedChange[], now: Date): void;
-  /** Sent with the commit; a twin committed meanwhile makes the transaction end as `duplicate`. */
-  recordProcessedMany(records: readonly ProcessedRecord[], now: Date): void;
-  /** Sent with the commit; an outcome already recorded for a command id is kept. */
-  recordOutcomes(outcomes: readonly CommandOutcome[], now: Date): void;
+  /**
+   * Sent with the commit, after the events; a twin recorded meanwhile makes the transaction end
+   * as `duplicate` (and the batch then replays it).
+   */
+  recordCommands(records: readonly CommandRecord[], now: Date): Promise<void>;
+  /** Sent with the commit: each key, and the command whose record is its outcome. */
+  recordKeys(keys: readonly KeyRecord[]): void;
 }
 
-/** How a command ended, under its command id (docs/contract.md, "Command"). */
-export interface CommandOutcome {
-  commandId: string;
+/** `commandRecordKey` as text, to find a record in the maps `lookUp` answers. */
+export const recordKeyText = ({ acceptedAt, idHash }: CommandRecordKey) =>
+  `${acceptedAt}:${idHash.toString('hex')}`;
+
+/** What a command did: its event (among this transaction's, or one before), or its refusal. */
+export type CommandResult = { eventIndex: number } | { eventId: number } | { refusal: ReplyError };
+
+/** A command found recorded: the reply it gave, and what it did (to record a repeat alike). */
+export interface StoredResult {
   reply: Reply;
+  result: { eventId: number } | { refusal: ReplyError };
+}
+
+export interface KeyedResult extends StoredResult {
+  requestHash: Buffer;
+}
+
+export interface CommandRecord {
+  key: CommandRecordKey;
+  result: CommandResult;
+  /** The request that sent it, kept for the problem a refusal answers. */
   requestId?: string | undefined;
 }
 
-export interface ProcessedRecord extends ProcessedCommand {
-  idempotencyKey?: string | undefined;
-  messageId?: string | undefined;
+export interface KeyRecord {
+  keyHash: Buffer;
+  requestHash: Buffer;
+  command: CommandRecordKey;
 }
 
-export interface ProcessedCommand {
-  commandKey: string;
-  requestHash: string;
-  reply: Reply;
+/** How a command that ended outside a transaction (dead-lettered) is recorded. */
+export interface UnappliedCommand {
+  commandId: string;
+  error: ReplyError;
+  requestId?: string | undefined;
 }
 
 export interface SubscriptionRepository {
@@ -108,25 +150,19 @@ export interface SubscriptionRepository {
   inTransaction<T>(
     work: (tx: SubscriptionTransaction) => Promise<T>,
   ): Promise<TransactionOutcome<T>>;
-  /** Records the outcome of a command that ended outside a transaction (dead-lettered). */
-  recordOutcome(outcome: CommandOutcome, now: Date): Promise<void>;
+  /** Records a command that ended unapplied; a record already there (it was applied) is kept. */
+  recordUnapplied(command: UnappliedCommand, now: Date): Promise<void>;
   /**
-   * Deletes up to `limit` processed-command records and command outcomes older than `before`;
-   * returns how many.
+   * Deletes up to `limit` command records and Idempotency-Keys of commands accepted before
+   * `before`; returns how many.
    */
-  purgeProcessedBefore(before: Date, limit: number): Promise<number>;
+  purgeRecordsBefore(before: Date, limit: number): Promise<number>;
 }
 
-/** Keeps the first outcome of a command id: a redelivery's replay or a late dead-letter adds none. */
-const INSERT_OUTCOMES = `INSERT INTO command_outcome (command_id, reply, request_id, completed_at)
-  VALUES ? ON DUPLICATE KEY UPDATE command_id = command_id`;
-
-const outcomeRow = ({ commandId, reply, requestId }: CommandOutcome, now: Date) => [
-  commandId,
-  JSON.stringify(reply),
-  requestId ?? null,
-  now,
-];
+/** Keeps the first record of a command id: a late dead letter adds none to an applied command. */
+const INSERT_RECORDS = `INSERT INTO command_record
+    (accepted_at, id_hash, event_id, refusal, request_id, completed_at)
+  VALUES ? ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
   // Read once: bulk inserts depend on this server setting (other than 1 on multi-primary setups).
@@ -147,23 +183,25 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
         work(bindTransaction(transaction, autoIncrementStep)),
       ),
 
-    async recordOutcome(outcome, now) {
+    async recordUnapplied({ commandId, error, requestId }, now) {
+      const { acceptedAt, idHash } = commandRecordKey(commandId);
       await pool.query({
-        sql: INSERT_OUTCOMES,
-        values: [[outcomeRow(outcome, now)]],
+        sql: INSERT_RECORDS,
+        values: [[[acceptedAt, idHash, null, JSON.stringify(error), requestId ?? null, now]]],
         timeout: STATEMENT_TIMEOUT_MS,
       });
     },
 
-    async purgeProcessedBefore(before, limit) {
+    async purgeRecordsBefore(before, limit) {
       let deleted = 0;
+      // Keys first: a key must never outlive the record that is its outcome.
       for (const sql of [
-        'DELETE FROM processed_command WHERE created_at < ? LIMIT ?',
-        'DELETE FROM command_outcome WHERE completed_at < ? LIMIT ?',
+        'DELETE FROM idempotency_key WHERE accepted_at < ? LIMIT ?',
+        'DELETE FROM command_record WHERE accepted_at < ? LIMIT ?',
       ]) {
         const [result] = await pool.query<ResultSetHeader>({
           sql,
-          values: [before, limit],
+          values: [before.getTime(), limit],
           timeout: STATEMENT_TIMEOUT_MS,
         });
         deleted += result.affectedRows;
@@ -173,10 +211,24 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
   };
 }
 
-interface ProcessedRow extends RowDataPacket {
-  command_key: string;
-  request_hash: string;
-  reply: string;
+interface RecordRow extends CommandRecordRow {
+  accepted_at: number | string;
+  id_hash: Buffer;
+  event_id: number | string | null;
+}
+
+interface KeyRow extends RecordRow {
+  key_hash: Buffer;
+  request_hash: Buffer;
+}
+
+/** What a recorded command replied, and what it did, so that a repeat is recorded alike. */
+function storedResult(row: RecordRow): StoredResult {
+  const { reply } = toRecordedOutcome(row);
+  return {
+    reply,
+    result: reply.ok ? { eventId: Number(row.event_id) } : { refusal: reply.error },
+  };
 }
 
 const SELECT_SUBSCRIPTION = `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?`;
@@ -186,29 +238,48 @@ function bindTransaction(
   autoIncrementStep: () => Promise<number>,
 ): SubscriptionTransaction {
   return {
-    async lookUp({ commandKeys, userIds }) {
+    async lookUp({ records, keys, userIds }) {
       const statements: Statement[] = [];
-      if (commandKeys.length > 0) {
+      if (records.length > 0) {
         statements.push({
-          sql: 'SELECT command_key, request_hash, reply FROM processed_command WHERE command_key IN (?)',
-          values: [commandKeys],
+          sql: `SELECT c.accepted_at, c.id_hash, c.event_id, ${COMMAND_RECORD_COLUMNS}
+                FROM command_record c ${COMMAND_RECORD_JOINS}
+                WHERE (c.accepted_at, c.id_hash) IN (?)`,
+          values: [records.map(({ acceptedAt, idHash }) => [acceptedAt, idHash])],
+        });
+      }
+      if (keys.length > 0) {
+        statements.push({
+          sql: `SELECT k.key_hash, k.request_hash, c.event_id, ${COMMAND_RECORD_COLUMNS}
+                FROM idempotency_key k
+                JOIN command_record c ON c.accepted_at = k.accepted_at AND c.id_hash = k.id_hash
+                ${COMMAND_RECORD_JOINS}
+                WHERE k.key_hash IN (?)`,
+          values: [keys],
         });
       }
       if (userIds.length > 0) {
         statements.push({ sql: 'SELECT id FROM `user` WHERE id IN (?)', values: [userIds] });
       }
       const results = statements.length > 0 ? await transaction.run(statements) : [];
-      const processed = new Map<string, ProcessedCommand>();
-      const processedRows = (commandKeys.length > 0 ? results.shift() : []) as ProcessedRow[];
-      for (const row of processedRows) {
-        processed.set(row.command_key, {
-          commandKey: row.command_key,
-          requestHash: row.request_hash,
-          reply: JSON.parse(row.reply) as Reply,
-        });
-      }
+      const recordRows = (records.length > 0 ? results.shift() : []) as RecordRow[];
+      const keyRows = (keys.length > 0 ? results.shift() : []) as KeyRow[];
       const userRows = (userIds.length > 0 ? results.shift() : []) as RowDataPacket[];
-      return { processed, users: new Set(userRows.map((row) => Number(row['id']))) };
+      return {
+        recorded: new Map(
+          recordRows.map((row) => [
+            recordKeyText({ acceptedAt: Number(row.accepted_at), idHash: row.id_hash }),
+            storedResult(row),
+          ]),
+        ),
+        keyed: new Map(
+          keyRows.map((row) => [
+            row.key_hash.toString('hex'),
+            { ...storedResult(row), requestHash: row.request_hash },
+          ]),
+        ),
+        users: new Set(userRows.map((row) => Number(row['id']))),
+      };
     },
 
     async insertSubscriptions(userIds, status, now) {
@@ -278,30 +349,49 @@ function bindTransaction(
       });
     },
 
-    recordProcessedMany(records, now) {
+    async recordCommands(records, now) {
       if (records.length === 0) return;
+      // Events appended in this transaction: the first one's id is LAST_INSERT_ID() by then
+      // (the record insert generates none), the rest follow at the server's increment.
+      const step = records.some(({ result }) => 'eventIndex' in result)
+        ? await autoIncrementStep()
+        : 1;
       transaction.defer({
-        sql: `INSERT INTO processed_command
-                (command_key, request_hash, idempotency_key, message_id, reply, created_at)
-              VALUES ?`,
+        sql: INSERT_RECORDS.replace(' ON DUPLICATE KEY UPDATE accepted_at = accepted_at', ''),
         values: [
-          records.map((record) => [
-            record.commandKey,
-            record.requestHash,
-            record.idempotencyKey ?? null,
-            record.messageId ?? null,
-            JSON.stringify(record.reply),
-            now,
-          ]),
+          records.map(({ key, result, requestId }) => {
+            const event =
+              'eventIndex' in result
+                ? mysql.raw(`LAST_INSERT_ID() + ${result.eventIndex * step}`)
+                : 'eventId' in result
+                  ? result.eventId
+                  : null;
+            const refusal = 'refusal' in result ? JSON.stringify(result.refusal) : null;
+            return [
+              key.acceptedAt,
+              key.idHash,
+              event,
+              refusal,
+              refusal ? (requestId ?? null) : null,
+              now,
+            ];
+          }),
         ],
       });
     },
 
-    recordOutcomes(outcomes, now) {
-      if (outcomes.length === 0) return;
+    recordKeys(keys) {
+      if (keys.length === 0) return;
       transaction.defer({
-        sql: INSERT_OUTCOMES,
-        values: [outcomes.map((outcome) => outcomeRow(outcome, now))],
+        sql: 'INSERT INTO idempotency_key (key_hash, request_hash, accepted_at, id_hash) VALUES ?',
+        values: [
+          keys.map(({ keyHash, requestHash, command }) => [
+            keyHash,
+            requestHash,
+            command.acceptedAt,
+            command.idHash,
+          ]),
+        ],
       });
     },
   };

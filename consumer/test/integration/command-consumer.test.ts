@@ -38,8 +38,8 @@ describe('the command consumer, attached to a recovering broker connection as ma
     commands = createCommandConsumer({
       prefetch: 8,
       execute: createBatchExecutor(createSubscriptionRepository(pool)),
-      recordOutcome: (outcome) =>
-        createSubscriptionRepository(pool).recordOutcome(outcome, new Date()),
+      recordUnapplied: (command) =>
+        createSubscriptionRepository(pool).recordUnapplied(command, new Date()),
       logger: testLogger,
     });
     nextAttach();

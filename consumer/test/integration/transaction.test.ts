@@ -122,9 +122,9 @@ describe('a transaction sent a round trip at a time', () => {
     it('duplicate when a unique key refuses a row, and nothing of it stays', async () => {
       const before = await subscriptionsOf(userId);
       const record = {
-        sql: `INSERT INTO processed_command (command_key, request_hash, reply, created_at)
-              VALUES (?, 'h', '{}', ?)`,
-        values: [`key-${Date.now()}`, new Date()],
+        sql: `INSERT INTO command_record (accepted_at, id_hash, completed_at)
+              VALUES (?, 'duplica!', ?)`,
+        values: [Date.now(), new Date()],
       };
       const outcome = await runTransaction(pool, TIMEOUT_MS, async (transaction) => {
         await transaction.run([insertSubscription(userId), record]);

@@ -1,4 +1,5 @@
 import type { CommandName, Reply, ReplyError, Subscription } from '@subscriptions/contracts';
+import type { RecordedOutcome } from '@subscriptions/platform';
 import type { CommandTicket } from '../commands/command-ids';
 import { AppError } from '../errors';
 import { PROBLEMS, problemBody } from './problem';
@@ -47,18 +48,11 @@ export function commandResponse(
   };
 }
 
-/** A command's outcome as the read model stores it. */
-export interface StoredOutcome {
-  reply: Reply;
-  requestId: string | null;
-  completedAt: Date;
-}
-
 /** The command resource (docs/contract.md, "Command"). */
 export function commandResource(
   id: string,
   ticket: CommandTicket,
-  outcome: StoredOutcome | null,
+  outcome: RecordedOutcome | null,
 ): Record<string, unknown> {
   return {
     id,

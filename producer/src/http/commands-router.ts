@@ -3,7 +3,8 @@ import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
-import { commandResource, type StoredOutcome } from './command-outcome';
+import type { RecordedOutcome } from '@subscriptions/platform';
+import { commandResource } from './command-outcome';
 import { commandPathSchema } from './schemas';
 import { nameRoute, POLL_AFTER_SECONDS } from './subscriptions-router';
 import { parseOrThrow } from './validation';
@@ -16,7 +17,7 @@ import { parseOrThrow } from './validation';
 export const DEADLINE_GRACE_MS = 60_000;
 
 /** What a synchronous command with no recorded outcome this long past its deadline ended as. */
-function expiredOutcome(deadline: number): StoredOutcome {
+function expiredOutcome(deadline: number): RecordedOutcome {
   return {
     reply: {
       ok: false,

@@ -2,23 +2,27 @@ import {
   CLOUD_EVENT_TYPES,
   type CloudEvent,
   type CloudEventType,
-  replySchema,
   type EventType,
   type Subscription,
   type SubscriptionStatus,
 } from '@subscriptions/contracts';
 import {
   classifyDatabaseError,
+  COMMAND_RECORD_COLUMNS,
+  COMMAND_RECORD_JOINS,
+  type CommandRecordRow,
+  commandRecordKey,
+  type RecordedOutcome,
   EVENT_COLUMNS,
   type EventRow,
   SELECT_SUBSCRIPTIONS,
   type SubscriptionRow,
   toCloudEvent,
+  toRecordedOutcome,
   toSubscription,
 } from '@subscriptions/platform';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { AppError } from '../errors';
-import type { StoredOutcome } from '../http/command-outcome';
 
 /** Milliseconds a read may take before the request fails with 503. */
 const QUERY_TIMEOUT_MS = 5_000;
@@ -74,15 +78,9 @@ export interface SubscriptionQueries {
    */
   listEvents(filter: EventFilter): Promise<EventPage>;
   /** How the command `commandId` ended; `null` while it is pending (or unknown). */
-  findCommandOutcome(commandId: string): Promise<StoredOutcome | null>;
+  findCommandOutcome(commandId: string): Promise<RecordedOutcome | null>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
-}
-
-interface OutcomeRow extends RowDataPacket {
-  reply: string;
-  request_id: string | null;
-  completed_at: Date;
 }
 
 interface HistoryRow extends RowDataPacket {
@@ -203,20 +201,17 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
     },
 
     async findCommandOutcome(commandId) {
+      const { acceptedAt, idHash } = commandRecordKey(commandId);
       const [rows] = await guarded(() =>
-        pool.execute<OutcomeRow[]>({
-          sql: 'SELECT reply, request_id, completed_at FROM command_outcome WHERE command_id = ?',
-          values: [commandId],
+        pool.query<CommandRecordRow[]>({
+          sql: `SELECT ${COMMAND_RECORD_COLUMNS} FROM command_record c ${COMMAND_RECORD_JOINS}
+                WHERE c.accepted_at = ? AND c.id_hash = ?`,
+          values: [acceptedAt, idHash],
           timeout: QUERY_TIMEOUT_MS,
         }),
       );
       const row = rows[0];
-      if (!row) return null;
-      return {
-        reply: replySchema.parse(JSON.parse(row.reply)),
-        requestId: row.request_id,
-        completedAt: row.completed_at,
-      };
+      return row ? toRecordedOutcome(row) : null;
     },
 
     async ping() {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { fuzzParameters } from '../../../test-support/fuzz';
+import { commandRecordKey } from '@subscriptions/platform';
 import { COMMAND_ID_PATTERN, createCommandIds } from '../../src/commands/command-ids';
 
 const ids = createCommandIds('a-secret-for-command-ids-of-32-bytes-or-more');
@@ -30,6 +32,7 @@ describe('command ids', () => {
           expect(ids.read(id)).toEqual({ type, owner, acceptedAt, deadline });
         },
       ),
+      fuzzParameters(100),
     );
   });
 
@@ -64,5 +67,22 @@ describe('command ids', () => {
     ]) {
       expect(ids.read(text)).toBeNull();
     }
+  });
+});
+
+describe('command ids and their records', () => {
+  it('give the consumer the acceptance time the producer minted them with', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('purchase', 'cancel', 'restart'),
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        fc.option(fc.integer({ min: 0, max: 4_102_444_800_000 }), { nil: undefined }),
+        (type, acceptedAt, deadline) => {
+          const id = ids.mint({ type, owner: '1', acceptedAt, deadline });
+          expect(commandRecordKey(id).acceptedAt).toBe(acceptedAt);
+        },
+      ),
+      fuzzParameters(100),
+    );
   });
 });
