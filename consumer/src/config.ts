@@ -21,6 +21,11 @@ const configSchema = z.object({
   CONSUMER_TRANSACTIONS: z.coerce.number().int().min(1).max(64).default(2),
   /** Most commands in one transaction; 1 turns group commit off. */
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(64),
+  /**
+   * Longest a batch that could start waits for more commands to join it, when commands come
+   * together; it waits at most as long as recent batches took. 0 never waits.
+   */
+  BATCH_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(20),
   /** How long processed commands (and so Idempotency-Keys) are kept; the contract says 24 h at least. */
   PROCESSED_RETENTION_HOURS: z.coerce
     .number()

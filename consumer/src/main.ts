@@ -46,7 +46,11 @@ async function main(): Promise<void> {
     recordUnapplied: (command) => repository.recordUnapplied(command, new Date()),
     logger,
     metrics,
-    batching: { maxBatch: config.BATCH_SIZE, maxConcurrentBatches: config.CONSUMER_TRANSACTIONS },
+    batching: {
+      maxBatch: config.BATCH_SIZE,
+      maxConcurrentBatches: config.CONSUMER_TRANSACTIONS,
+      maxLingerMs: config.BATCH_LINGER_MS,
+    },
   });
   const connection = await connectBroker({
     url: config.AMQP_URL,

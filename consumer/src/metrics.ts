@@ -13,6 +13,8 @@ export interface ListenerMetrics {
   expired(queue: string): void;
   /** A transient database failure that the listener retries. */
   retried(command: string): void;
+  /** A batch settled: how many commands it held and how long they took, retries included. */
+  batch(commands: number, seconds: number): void;
 }
 
 export interface ConsumerMetrics extends ListenerMetrics {
@@ -58,6 +60,18 @@ export function createConsumerMetrics(): ConsumerMetrics {
     labelNames: ['command'],
     registers: [registry],
   });
+  const batchCommands = new Histogram({
+    name: 'subscriptions_batch_commands',
+    help: 'Commands applied together in one transaction (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  const batchDuration = new Histogram({
+    name: 'subscriptions_batch_duration_seconds',
+    help: "Time from a batch's start to its commit (or its commands' settling), retries included",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
   const eventsPublished = new Counter({
     name: 'subscriptions_events_published_total',
     help: 'Events published to SUBSCRIPTIONS.EVENTS and confirmed by the broker',
@@ -90,5 +104,9 @@ export function createConsumerMetrics(): ConsumerMetrics {
     deadLettered: (queue, reason) => deadLettered.inc({ queue, reason }),
     expired: (queue) => expired.inc({ queue }),
     retried: (command) => retried.inc({ command }),
+    batch(commands, seconds) {
+      batchCommands.observe(commands);
+      batchDuration.observe(seconds);
+    },
   };
 }

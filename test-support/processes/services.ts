@@ -82,10 +82,15 @@ async function started<T extends ServiceProcess>(service: T, ready: Promise<unkn
   }
 }
 
+export interface Consumer extends ServiceProcess {
+  /** Its /metrics, when it was started on a port picked here (`readyz`). */
+  readonly metricsUrl: string | undefined;
+}
+
 /** Starts `node consumer/dist/main.js` and resolves once it consumes the command queues. */
 export async function startConsumer(
   options: ServiceOptions & { database: string },
-): Promise<ServiceProcess> {
+): Promise<Consumer> {
   const { readiness = 'logs' } = options;
   // A free port each, so several consumers can run side by side.
   const metricsPort = readiness === 'readyz' ? await findFreePort() : 0;
@@ -102,7 +107,11 @@ export async function startConsumer(
     readiness === 'readyz'
       ? waitUntilAnswering(consumer, `http://127.0.0.1:${metricsPort}/readyz`)
       : consumer.waitForMessage('consuming commands');
-  return started(consumer, ready);
+  await started(consumer, ready);
+  return {
+    ...consumer,
+    metricsUrl: readiness === 'readyz' ? `http://127.0.0.1:${metricsPort}/metrics` : undefined,
+  };
 }
 
 /**

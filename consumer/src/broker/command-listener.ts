@@ -18,6 +18,7 @@ const NO_METRICS: ListenerMetrics = {
   deadLettered: () => undefined,
   expired: () => undefined,
   retried: () => undefined,
+  batch: () => undefined,
 };
 
 /**
@@ -135,13 +136,22 @@ export async function startCommandListener(deps: {
     },
   };
 
-  const batches = createBatchQueue<Pending>({ ...DEFAULT_BATCHING, ...deps.batching }, (batch) =>
-    runWithRetries(batch, { execute, settle: settlement, now, isStopping: () => stopping }).catch(
-      // The executor's own failures are settled inside; this is a settlement that threw (a bug),
-      // logged rather than left as an unhandled rejection that would end the process.
-      (error: unknown) => logger.error({ err: error, commands: batch.length }, 'batch not settled'),
-    ),
-  );
+  const batches = createBatchQueue<Pending>({ ...DEFAULT_BATCHING, ...deps.batching }, (batch) => {
+    const started = now();
+    return runWithRetries(batch, {
+      execute,
+      settle: settlement,
+      now,
+      isStopping: () => stopping,
+    })
+      .then(() => metrics.batch(batch.length, (now() - started) / 1000))
+      .catch(
+        // The executor's own failures are settled inside; this is a settlement that threw (a
+        // bug), logged rather than left as an unhandled rejection that would end the process.
+        (error: unknown) =>
+          logger.error({ err: error, commands: batch.length }, 'batch not settled'),
+      );
+  });
 
   function handle(queue: QueueName, message: ConsumeMessage): Promise<void> {
     const headers = message.properties.headers ?? {};

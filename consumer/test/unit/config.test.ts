@@ -13,6 +13,7 @@ describe('consumer loadConfig', () => {
       CONSUMER_CONCURRENCY: 64,
       CONSUMER_TRANSACTIONS: 2,
       BATCH_SIZE: 64,
+      BATCH_LINGER_MS: 20,
       PROCESSED_RETENTION_HOURS: 24,
       EVENTS_ENABLED: true,
       METRICS_PORT: 9464,

@@ -7,6 +7,8 @@ describe('consumer metrics', () => {
     const names = (await registry.getMetricsAsJSON()).map((metric) => metric.name);
     const ours = names.filter((name) => !/^(process|nodejs)_/.test(name));
     expect(ours.sort()).toEqual([
+      'subscriptions_batch_commands',
+      'subscriptions_batch_duration_seconds',
       'subscriptions_command_duration_seconds',
       'subscriptions_command_retries_total',
       'subscriptions_commands_dead_lettered_total',
