@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { watchBatches } from './consumer-batches';
 import { startCpuAccount, type CpuAccount } from './cpu';
 import type { DatabaseStatus, DatabaseWork } from './database-status';
 import type { EventDelays } from './event-watch';
@@ -34,6 +35,8 @@ export interface Measurement {
   eventDelayMs?: EventDelays;
   /** On the bench's own database (`--db-cpu`): its work per answered request. */
   databaseWork?: DatabaseWork;
+  /** The consumer's batches on average (commands, ms each), when its metrics are known. */
+  meanBatch?: { commands: number; ms: number };
 }
 
 export interface Cell {
@@ -64,6 +67,9 @@ export async function measureCell(
   const cpu = await startCpuAccount(cell.target.cpu);
   cell.target.events?.start();
   await cell.databaseStatus?.start();
+  const batches = cell.target.consumerMetricsUrl
+    ? await watchBatches(cell.target.consumerMetricsUrl)
+    : undefined;
   const result = await fire(cell, durations.durationSeconds, signal);
   const eventDelayMs = cell.target.events?.stop();
   const answered = Object.values(result.statusCodeStats ?? {}).reduce(
@@ -71,10 +77,12 @@ export async function measureCell(
     0,
   );
   const databaseWork = await cell.databaseStatus?.stop(answered);
+  const meanBatch = await batches?.means();
   const measurement = {
     ...toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered)),
     ...(eventDelayMs && { eventDelayMs }),
     ...(databaseWork && { databaseWork }),
+    ...(meanBatch !== undefined && { meanBatch }),
   };
   // Before the next cell: a backlog still draining would take from its measurement.
   return cell.drain ? { ...measurement, drainMs: await cell.drain(signal) } : measurement;

@@ -50,7 +50,12 @@ export interface BenchOptions {
 }
 
 /** Passed through to a spawned consumer when set; otherwise it runs with its own defaults. */
-const CONSUMER_TUNABLES = ['CONSUMER_CONCURRENCY', 'CONSUMER_TRANSACTIONS', 'BATCH_SIZE'];
+const CONSUMER_TUNABLES = [
+  'CONSUMER_CONCURRENCY',
+  'CONSUMER_TRANSACTIONS',
+  'BATCH_SIZE',
+  'BATCH_LINGER_MS',
+];
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -98,7 +103,7 @@ Environment (also read from .env)
   AUTH_JWT_SECRET           sign an admin bearer token for a running stack (AUTH_ISSUER and
                             AUTH_AUDIENCE are honoured)
   CONSUMER_METRICS_URL      a running consumer's /metrics, to report its peak memory
-  CONSUMER_CONCURRENCY CONSUMER_TRANSACTIONS BATCH_SIZE
+  CONSUMER_CONCURRENCY CONSUMER_TRANSACTIONS BATCH_SIZE BATCH_LINGER_MS
                             passed to the consumer started by --spawn; unset, it runs with its
                             own defaults, as it would be deployed
   MYSQL_HOST MYSQL_PORT MYSQL_USER MYSQL_PASSWORD

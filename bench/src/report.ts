@@ -141,14 +141,15 @@ function renderDatabaseWork(cells: readonly CellSummary[]): string | null {
   if (!first) return null;
   const names = Object.keys(first);
   const table = formatTable(
-    ['db cpu', 'target', 'conn', ...names],
+    ['db cpu', 'target', 'conn', 'consumer batches', ...names],
     measured.map((cell) => [
       String(cell.dbCpu ?? '-'),
       cell.target,
       String(cell.connections),
+      describeBatches(cell),
       ...names.map((name) => (cell.databaseWork?.[name] ?? Number.NaN).toFixed(2)),
     ]),
-    `rlr${'r'.repeat(names.length)}`,
+    `rlrl${'r'.repeat(names.length)}`,
   );
   return `Database work per answered purchase (the bench's own server's counters)\n${table}`;
 }
@@ -160,20 +161,22 @@ function renderCpu(cells: readonly CellSummary[]): string | null {
   );
   if (purchases.length === 0) return null;
   const table = formatTable(
-    ['target', 'conn', 'total µs', 'by process (µs)'],
+    ['db cpu', 'target', 'conn', 'total µs', 'by process (µs)', 'consumer batches'],
     purchases.map((cell) => {
       const entries = Object.entries(cell.cpuMicrosPerRequest);
       const total = entries.reduce((sum, [, micros]) => sum + micros, 0);
       return [
+        cell.dbCpu === undefined ? '-' : String(cell.dbCpu),
         cell.target,
         String(cell.connections),
         total.toFixed(0),
         entries.map(([name, micros]) => `${name} ${micros.toFixed(0)}`).join(', '),
+        describeBatches(cell),
       ];
     }),
-    'lrrl',
+    'rlrrll',
   );
-  return `CPU per answered purchase (user + system time of each process over the measured window)\n${table}`;
+  return `CPU per answered purchase (user + system time of each process over the measured window), and the consumer's mean batch\n${table}`;
 }
 
 function renderMemory(cells: readonly CellSummary[]): string | null {
@@ -201,6 +204,12 @@ function renderMemory(cells: readonly CellSummary[]): string | null {
     `l${'r'.repeat(connections.length)}`,
   );
   return `Peak resident memory (MiB, RSS) while under load\n${table}`;
+}
+
+function describeBatches({ meanBatch }: CellSummary): string {
+  return meanBatch === undefined
+    ? '-'
+    : `${meanBatch.commands.toFixed(1)} commands in ${meanBatch.ms.toFixed(1)} ms`;
 }
 
 function describeNon2xx(cell: CellSummary): string {

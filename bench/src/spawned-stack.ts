@@ -15,6 +15,8 @@ export interface SpawnedStack {
   amqpUrl: string;
   producerPid: number;
   consumerPid: number;
+  /** The consumer's /metrics. */
+  consumerMetricsUrl: string | undefined;
   userIds: IdRange;
   serverVersion: string;
   /** Stops the consumer (SIGTERM) and resolves once it is gone; the producer keeps running. */
@@ -75,6 +77,7 @@ export async function startSpawnedStack(
     amqpUrl: vhost.url,
     producerPid: producer.pid,
     consumerPid: consumer.pid,
+    consumerMetricsUrl: consumer.metricsUrl,
     userIds: database.userIds,
     serverVersion: database.serverVersion,
     stopConsumer: () => consumer.stop(),

@@ -69,6 +69,12 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
     cpuMicrosPerRequest: medianAccount(measurements.map((m) => m.cpuMicrosPerRequest)),
     ...(first.drainMs === undefined ? {} : { drainMs: medianOf((m) => m.drainMs ?? Number.NaN) }),
+    ...(measurements.some((m) => m.meanBatch !== undefined) && {
+      meanBatch: {
+        commands: median(measurements.flatMap((m) => (m.meanBatch ? [m.meanBatch.commands] : []))),
+        ms: median(measurements.flatMap((m) => (m.meanBatch ? [m.meanBatch.ms] : []))),
+      },
+    }),
     ...(first.databaseWork && {
       databaseWork: medianAccount(measurements.map((m) => m.databaseWork ?? {})),
     }),

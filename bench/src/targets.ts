@@ -25,6 +25,8 @@ export interface Target {
   cpu: CpuSubject[];
   /** A subscriber of its events, when the bench runs one. */
   events?: EventWatch;
+  /** Its consumer's /metrics, for the batch sizes it reached. */
+  consumerMetricsUrl?: string | undefined;
 }
 
 export interface Targets {
@@ -117,6 +119,7 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = tru
       { name: 'consumer', pid: stack.consumerPid },
     ],
     ...(events && { events: await watchEvents(stack.amqpUrl, cleanup) }),
+    consumerMetricsUrl: stack.consumerMetricsUrl,
   };
   return { target, serverVersion: stack.serverVersion };
 }
