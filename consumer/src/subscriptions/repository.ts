@@ -12,6 +12,7 @@ import {
   type CommandRecordRow,
   commandRecordKey,
   SELECT_SUBSCRIPTIONS,
+  STATUS_IDS,
   type SubscriptionRow,
   toRecordedOutcome,
   toSubscription,
@@ -23,12 +24,6 @@ import {
   type Transaction,
   type TransactionOutcome,
 } from '../db/transaction';
-
-/**
- * Ids of the seeded `status` rows (mysql-init/001-schema.sql), the only place they are written
- * down: the state machine speaks of statuses by name, the SQL takes these ids as parameters.
- */
-const STATUS_IDS: Record<SubscriptionStatus, number> = { ACTIVE: 1, CANCELED: 2 };
 
 /** Milliseconds any one statement may run before the command is treated as failed. */
 const STATEMENT_TIMEOUT_MS = 8_000;

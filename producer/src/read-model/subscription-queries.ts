@@ -16,6 +16,7 @@ import {
   EVENT_COLUMNS,
   type EventRow,
   SELECT_SUBSCRIPTIONS,
+  STATUS_IDS,
   type SubscriptionRow,
   toCloudEvent,
   toRecordedOutcome,
@@ -24,8 +25,12 @@ import {
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { AppError } from '../errors';
 
-/** Milliseconds a read may take before the request fails with 503. */
-const QUERY_TIMEOUT_MS = 5_000;
+/**
+ * Milliseconds a read may take before the request fails with 503: long enough that a read which
+ * is merely slow (a cold buffer pool, a busy server) is answered, short enough that a database
+ * that stopped answering is reported within a client's patience.
+ */
+const QUERY_TIMEOUT_MS = 30_000;
 
 export interface SubscriptionEvent {
   id: number;
@@ -146,8 +151,8 @@ export function createSubscriptionQueries(pool: Pool): SubscriptionQueries {
         values.push(userId);
       }
       if (status !== undefined) {
-        where.push('st.status_name = ?');
-        values.push(status);
+        where.push('s.status_id = ?');
+        values.push(STATUS_IDS[status]);
       }
       if (startingAfter !== undefined) {
         where.push('s.id > ?');
