@@ -121,7 +121,11 @@ export function startEventRelay(deps: {
 
   async function record(): Promise<void> {
     const at = now();
-    await outbox.advance(position, new Date(at));
+    const stored = await outbox.advance(position, new Date(at));
+    if (stored > position) {
+      logger.info({ from: position, to: stored }, 'event relay: position moved on, events skipped');
+      position = stored;
+    }
     recorded = position;
     recordedAt = at;
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CloudEvent } from '@subscriptions/contracts';
 import { EVENT_COLUMNS, type EventRow, toCloudEvent } from '@subscriptions/platform';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 /** Milliseconds any one statement of the relay may take. */
 const STATEMENT_TIMEOUT_MS = 5_000;
@@ -29,8 +29,11 @@ export interface EventOutbox {
   position(): Promise<number>;
   /** Up to `limit` events after `position`, oldest first. */
   readAfter(position: number, limit: number): Promise<OutboxEvent[]>;
-  /** Records that everything up to `position` is published. */
-  advance(position: number, now: Date): Promise<void>;
+  /**
+   * Records that everything up to `position` is published; resolves the recorded position, which
+   * is further when an operator moved it on (to skip the events of a bulk import, say).
+   */
+  advance(position: number, now: Date): Promise<number>;
   /** Gives up leading: closes the connection, and with it the lock. */
   release(): void;
 }
@@ -118,12 +121,16 @@ export function createEventOutbox(pool: Pool, database: string): EventOutbox {
 
     advance: (position, now) =>
       onLeader(async (connection) => {
-        await connection.query<ResultSetHeader>({
-          sql: `UPDATE event_relay SET published_through = ?, updated_at = ?
-                WHERE id = 1 AND published_through < ?`,
-          values: [position, now, position],
+        const [results] = await connection.query<RowDataPacket[][]>({
+          sql: `UPDATE event_relay SET published_through = GREATEST(published_through, ?),
+                  updated_at = ? WHERE id = 1;
+                SELECT published_through FROM event_relay WHERE id = 1`,
+          values: [position, now],
           timeout: STATEMENT_TIMEOUT_MS,
         });
+        // Two statements, two results: the update's header, then the row read after it.
+        const rows = results[1] ?? [];
+        return Number(rows[0]?.['published_through'] ?? position);
       }),
 
     release,

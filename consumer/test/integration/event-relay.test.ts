@@ -16,7 +16,7 @@ import {
 } from '../../../test-support/outcomes/events';
 import { createDatabasePool } from '../../src/db/pool';
 import { createEventPublisher } from '../../src/events/event-publisher';
-import { type EventRelay, startEventRelay } from '../../src/events/event-relay';
+import { type EventRelay, type RelaySettings, startEventRelay } from '../../src/events/event-relay';
 import { createEventOutbox, type EventOutbox, relayLockName } from '../../src/events/outbox';
 import { type BatchItem, createBatchExecutor } from '../../src/subscriptions/apply-command';
 import { createSubscriptionRepository } from '../../src/subscriptions/repository';
@@ -61,6 +61,7 @@ describe('the event relay', () => {
   /** A relay of its own (own pool, own channel), as each consumer process runs one. */
   async function startRelay(
     wrap: (outbox: EventOutbox) => EventOutbox = (outbox) => outbox,
+    settings: Partial<RelaySettings> = {},
   ): Promise<EventRelay> {
     const relayPool = createDatabasePool({ ...mysqlServer, database: db.name, connectionLimit: 1 });
     const publisher = createEventPublisher(testLogger);
@@ -69,7 +70,7 @@ describe('the event relay', () => {
       outbox: wrap(createEventOutbox(relayPool, db.name)),
       publisher,
       logger: testLogger,
-      settings: { leadRetryMs: 50 },
+      settings: { leadRetryMs: 50, ...settings },
     });
     relays.push({ relay, pool: relayPool });
     return relay;
@@ -173,7 +174,7 @@ describe('the event relay', () => {
           outbox.release();
           throw new Error('connection lost');
         }
-        await outbox.advance(position, now);
+        return outbox.advance(position, now);
       },
     }));
     await subscriber.waitFor(before + 4, WAIT_MS);
@@ -186,6 +187,35 @@ describe('the event relay', () => {
     const ids = subscriber.received.slice(before).map(({ event }) => Number(event.id));
     expect(ids).toEqual([...committed, ...committed].map((row) => row.id));
     expect(auditEvents(await readHistory(db.pool), subscriber.received).problems).toEqual([]);
+  });
+
+  it('goes on from a position an operator moved on, skipping the events before it', async () => {
+    const relay = await startRelay((outbox) => outbox, {
+      pollMs: 60_000,
+      batchSize: 2,
+      recordEveryMs: 0,
+    });
+    await waitUntil('the relay to lead', () => relay.isLeading(), WAIT_MS);
+    const userId = await db.createUser('Skipped');
+    const before = subscriber.received.length;
+    await apply([purchase(userId), purchase(userId), purchase(userId), purchase(userId)]);
+    const newest = (await readHistory(db.pool)).at(-1)?.id;
+    await db.pool.query('UPDATE event_relay SET published_through = ? WHERE id = 1', [newest]);
+    relay.wake();
+    // The batch it had read goes out; at its next record it sees the new position and skips on.
+    await waitUntil(
+      'the relay to record its position',
+      async () => (await readRelayPosition(db.pool)) === newest,
+      WAIT_MS,
+    );
+    await subscriber.waitFor(before + 2, WAIT_MS);
+    relay.wake();
+    await apply([purchase(userId)]);
+    relay.wake();
+    await subscriber.waitFor(before + 3, WAIT_MS);
+    const ids = subscriber.received.slice(before).map(({ event }) => Number(event.id));
+    const history = (await readHistory(db.pool)).slice(-5).map((row) => row.id);
+    expect(ids).toEqual([history[0], history[1], history[4]]);
   });
 
   it('lets an event become visible only after every event with a smaller id', async () => {
