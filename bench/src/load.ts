@@ -13,6 +13,8 @@ const REQUEST_TIMEOUT_SECONDS = 30;
 /** What one cell of the matrix measured: one scenario, one target, one concurrency, one run. */
 export interface Measurement {
   scenario: ScenarioName;
+  /** Where a data-growth run was (`empty`, `preloaded`, `no purge`, `purging`). */
+  phase?: string;
   target: TargetName;
   connections: number;
   /** The database's CPU budget in cores, when it was capped (`--db-cpu`). */
@@ -41,6 +43,7 @@ export interface Measurement {
 
 export interface Cell {
   scenario: ScenarioName;
+  phase?: string;
   target: Target;
   connections: number;
   dbCpu?: number;
@@ -130,6 +133,7 @@ function toMeasurement(
     .reduce((sum, [, count]) => sum + count, 0);
   return {
     scenario: cell.scenario,
+    ...(cell.phase !== undefined && { phase: cell.phase }),
     target: cell.target.name,
     connections: cell.connections,
     ...(cell.dbCpu !== undefined && { dbCpu: cell.dbCpu }),

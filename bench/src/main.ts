@@ -3,9 +3,10 @@ import { createCleanup, type Cleanup } from '../../test-support/cleanup';
 import { renderChart } from './chart';
 import { renderCurveChart } from './curve-chart';
 import type { Measurement } from './load';
+import { runDataGrowth } from './data-growth';
 import { Interrupted, runMatrix } from './matrix';
 import { HELP, parseOptions, UsageError, type BenchOptions } from './options';
-import { renderReport } from './report';
+import { renderGrowthReport, renderReport } from './report';
 import { describeMachine, describeRevision, describeSettings, writeResults } from './results-file';
 import { seedSubscriptions } from './seed-subscriptions';
 import { summarise, type Summary } from './summary';
@@ -64,6 +65,10 @@ async function benchmark(
     `ours: ${targets.ours.baseUrl}${targets.baseline ? `, baseline: ${targets.baseline.baseUrl}` : ''}`,
   );
   const mixSubscriptionIds = await seedSubscriptions(targets.ours, options.subscriptions);
+  if (options.preload > 0 || options.purgeRows > 0) {
+    await measureDataGrowth(options, targets, startedAt, signal);
+    return;
+  }
 
   const runs = await runMatrix(
     targets,
@@ -95,6 +100,40 @@ async function benchmark(
   console.log(`wrote ${written.join(', ')}`);
 }
 
+/** `--preload` / `--purge-rows`: the same stack empty and full, and beside its purge. */
+async function measureDataGrowth(
+  options: BenchOptions,
+  targets: Targets,
+  startedAt: Date,
+  signal: AbortSignal,
+): Promise<void> {
+  const growth = await runDataGrowth(
+    targets.ours,
+    options,
+    signal,
+    (measurement, run) => console.log(describeMeasurement(measurement, run, options.runs)),
+    (line) => console.log(line),
+  );
+  const summary = summarise([growth.measurements]);
+  console.log(`\n${renderGrowthReport(summary, growth, options.runs)}\n`);
+  const written = await writeResults(
+    {
+      revision: await describeRevision(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine: describeMachine(targets.serverVersion),
+      settings: describeSettings(options),
+      summary,
+      runs: [growth.measurements],
+      preloaded: growth.preloaded,
+      purges: growth.purges,
+    },
+    null,
+    { writeDocs: options.writeDocs, name: 'data-growth' },
+  );
+  console.log(`wrote ${written.join(', ')}`);
+}
+
 function describePlan(options: BenchOptions): string {
   const designs = 1 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0);
   const perRun =
@@ -114,12 +153,13 @@ function describePlan(options: BenchOptions): string {
 }
 
 function describeMeasurement(measurement: Measurement, run: number, runs: number): string {
-  const { scenario, target, connections, requestsPerSecond, latencyMs, dbCpu } = measurement;
+  const { scenario, target, connections, requestsPerSecond, latencyMs, dbCpu, phase } = measurement;
   const troubled = measurement.unexpected + measurement.errors + measurement.timeouts > 0;
   return [
     `run ${run}/${runs}`,
     ...(dbCpu === undefined ? [] : [`db ${dbCpu} core`]),
-    scenario.padEnd(8),
+    ...(phase === undefined ? [] : [phase.padEnd(9)]),
+    scenario.padEnd(11),
     target.padEnd(15),
     `conn ${String(connections).padStart(3)}`,
     `${requestsPerSecond.toFixed(1).padStart(8)} req/s`,

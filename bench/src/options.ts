@@ -36,6 +36,10 @@ export interface BenchOptions {
   dbCpu: number[];
   /** `innodb_buffer_pool_size` of that private database. */
   dbBufferPool: string;
+  /** Data growth (needs --spawn): subscriptions added between an empty and a full measurement. */
+  preload: number;
+  /** Data growth: expired command records the purge removes while purchases are measured. */
+  purgeRows: number;
   /** MySQL connections of the baseline's pool. */
   baselinePool: number;
   /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
@@ -82,6 +86,14 @@ Target
                             0.1,0.25,0.5,1 for a curve); purchases only. Needs root to write
                             cgroups (v1 or v2); the machine's server is never capped
   --db-buffer-pool <size>   innodb_buffer_pool_size of that database (default 128M)
+
+Data growth (instead of the usual matrix; ours only, needs --spawn)
+  --preload <n>             measure purchases and reads (one subscription, its history, the
+                            first and a deep page of the list, canceled ones) on the scratch
+                            database, then fill it with n subscriptions (their events and
+                            command records) and measure again
+  --purge-rows <n>          then, before each run, add n command records past the retention and
+                            measure purchases without and with the consumer's purge removing them
   --events-cost             with --spawn: a second stack of ours whose consumer publishes no
                             events (EVENTS_ENABLED=false), its purchases measured beside ours
 
@@ -125,6 +137,8 @@ export function parseOptions(
   const quick = values.quick ?? false;
   const setting = (name: string) => (env[name] === '' ? undefined : env[name]);
   const secret = setting('AUTH_JWT_SECRET');
+  const preload = growthOption('--preload', values.preload, values.spawn ?? false);
+  const purgeRows = growthOption('--purge-rows', values['purge-rows'], values.spawn ?? false);
   return {
     spawn: values.spawn ?? false,
     baseUrl: parseUrl('BASE_URL', setting('BASE_URL') ?? 'http://localhost:5000'),
@@ -135,10 +149,13 @@ export function parseOptions(
     users: parseInteger('--users', values.users ?? '1000', 1, 1_000_000),
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
-    baseline: !(values['no-baseline'] ?? false),
+    // Data growth compares our stack with itself.
+    baseline: !(values['no-baseline'] ?? false) && preload + purgeRows === 0,
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
     dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
     dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
+    preload,
+    purgeRows,
     baselinePool: parseInteger('--baseline-pool', values['baseline-pool'] ?? '16', 1, 1000),
     consumerSettings: Object.fromEntries(
       CONSUMER_TUNABLES.flatMap((name) => {
@@ -183,6 +200,8 @@ function parseArgsOrThrow(argv: readonly string[]) {
         'events-cost': { type: 'boolean' },
         'db-cpu': { type: 'string' },
         'db-buffer-pool': { type: 'string' },
+        preload: { type: 'string' },
+        'purge-rows': { type: 'string' },
         'no-docs': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -210,6 +229,12 @@ function dbCpuOption(text: string | undefined, spawn: boolean): number[] {
     return cores;
   });
   return [...new Set(budgets)].sort((a, b) => a - b);
+}
+
+function growthOption(name: string, text: string | undefined, spawn: boolean): number {
+  if (text === undefined) return 0;
+  if (!spawn) throw new UsageError(`${name} fills the scratch database: it needs --spawn`);
+  return parseInteger(name, text, 1, 100_000_000);
 }
 
 function parseSize(name: string, text: string): string {

@@ -24,11 +24,92 @@ export function renderReport(summary: Summary, runs: number): string {
   return sections.join('\n\n');
 }
 
+/** Data growth: each cell empty and full side by side, then purchases beside the purge. */
+export function renderGrowthReport(
+  summary: Summary,
+  growth: {
+    preloaded?: { subscriptions: number; events: number; records: number } | undefined;
+    purges: { rows: number; ms: number }[];
+  },
+  runs: number,
+): string {
+  const sections = [`Medians of ${runs} run${runs === 1 ? '' : 's'}.`, renderCells(summary.cells)];
+  const find = (scenario: string, phase: string, connections: number) =>
+    summary.cells.find(
+      (cell) =>
+        cell.scenario === scenario && cell.phase === phase && cell.connections === connections,
+    );
+  if (growth.preloaded) {
+    const { subscriptions, events, records } = growth.preloaded;
+    const empties = summary.cells.filter((cell) => cell.phase === 'empty');
+    const table = formatTable(
+      [
+        'scenario',
+        'conn',
+        'empty req/s',
+        'p50',
+        'p99',
+        'full req/s',
+        'p50',
+        'p99',
+        'req/s full/empty',
+        'p99 full/empty',
+      ],
+      empties.map((empty) => {
+        const full = find(empty.scenario, 'preloaded', empty.connections);
+        return [
+          empty.scenario,
+          String(empty.connections),
+          empty.requestsPerSecond.toFixed(1),
+          formatMs(empty.latencyMs.p50),
+          formatMs(empty.latencyMs.p99),
+          full ? full.requestsPerSecond.toFixed(1) : '-',
+          full ? formatMs(full.latencyMs.p50) : '-',
+          full ? formatMs(full.latencyMs.p99) : '-',
+          full ? formatRatio(full.requestsPerSecond / empty.requestsPerSecond) : '-',
+          full ? formatRatio(full.latencyMs.p99 / empty.latencyMs.p99) : '-',
+        ];
+      }),
+      'lrrrrrrrrr',
+    );
+    sections.push(
+      `Data growth: the same requests on the database as it started and with ${subscriptions} subscriptions, ${events} events and ${records} command records in it\n${table}`,
+    );
+  }
+  const quiet = summary.cells.filter((cell) => cell.phase === 'no purge');
+  if (quiet.length > 0) {
+    const table = formatTable(
+      ['conn', 'p99 without purge', 'p99 purging', 'ratio', 'req/s without', 'req/s purging'],
+      quiet.map((cell) => {
+        const purging = find('purchase', 'purging', cell.connections);
+        return [
+          String(cell.connections),
+          formatMs(cell.latencyMs.p99),
+          purging ? formatMs(purging.latencyMs.p99) : '-',
+          purging ? formatRatio(purging.latencyMs.p99 / cell.latencyMs.p99) : '-',
+          cell.requestsPerSecond.toFixed(1),
+          purging ? purging.requestsPerSecond.toFixed(1) : '-',
+        ];
+      }),
+      'rrrrrr',
+    );
+    const purged = growth.purges.map(
+      ({ rows, ms }) => `${rows} rows in ${(ms / 1000).toFixed(1)} s`,
+    );
+    sections.push(
+      `Purchases beside the purge of expired command records (${purged.join('; ')})\n${table}`,
+    );
+  }
+  return sections.join('\n\n');
+}
+
 function renderCells(cells: readonly CellSummary[]): string {
   // The budget column only says something when the database was capped.
   const capped = cells.some((cell) => cell.dbCpu !== undefined);
+  const phased = cells.some((cell) => cell.phase !== undefined);
   const rows = cells.map((cell) => [
     ...(capped ? [String(cell.dbCpu ?? '-')] : []),
+    ...(phased ? [cell.phase ?? '-'] : []),
     cell.scenario,
     cell.target,
     String(cell.connections),
@@ -43,6 +124,7 @@ function renderCells(cells: readonly CellSummary[]): string {
   return formatTable(
     [
       ...(capped ? ['db cpu'] : []),
+      ...(phased ? ['phase'] : []),
       'scenario',
       'target',
       'conn',
@@ -55,7 +137,7 @@ function renderCells(cells: readonly CellSummary[]): string {
       'timeouts',
     ],
     rows,
-    `${capped ? 'r' : ''}llrrrrrlrr`,
+    `${capped ? 'r' : ''}${phased ? 'l' : ''}llrrrrrlrr`,
   );
 }
 

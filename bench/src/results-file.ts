@@ -29,6 +29,9 @@ export interface ResultsDocument {
   settings: Record<string, unknown>;
   summary: Summary;
   runs: Measurement[][];
+  /** Data growth: what the preload added, and each purge that ran beside a cell. */
+  preloaded?: { subscriptions: number; events: number; records: number } | undefined;
+  purges?: { rows: number; ms: number }[];
 }
 
 export function describeMachine(databaseServer: string | undefined): Machine {
@@ -70,6 +73,10 @@ export function describeSettings(options: BenchOptions): Record<string, unknown>
     baselinePool: options.baselinePool,
     consumerSettings: options.spawn ? options.consumerSettings : 'as deployed',
     eventsCost: options.eventsCost,
+    ...(options.preload + options.purgeRows > 0 && {
+      preload: options.preload,
+      purgeRows: options.purgeRows,
+    }),
     ...(options.dbCpu.length > 0 && {
       dbCpu: options.dbCpu,
       dbBufferPool: options.dbBufferPool,
@@ -83,7 +90,7 @@ export function describeSettings(options: BenchOptions): Record<string, unknown>
  */
 export async function writeResults(
   document: ResultsDocument,
-  svg: string,
+  svg: string | null,
   options: { writeDocs: boolean; name: string },
 ): Promise<string[]> {
   const { writeDocs, name } = options;
@@ -93,7 +100,8 @@ export async function writeResults(
   });
   const stamp = document.startedAt.replace(/[:.]/g, '-');
   const files: [string, string][] = [[`bench-results/bench-${stamp}.json`, json]];
-  if (writeDocs) files.push([`docs/bench/${name}.json`, json], [`docs/bench/${name}.svg`, svg]);
+  if (writeDocs) files.push([`docs/bench/${name}.json`, json]);
+  if (writeDocs && svg !== null) files.push([`docs/bench/${name}.svg`, svg]);
   for (const [file, content] of files) {
     await mkdir(path.dirname(path.join(REPO_ROOT, file)), { recursive: true });
     await writeFile(path.join(REPO_ROOT, file), content);

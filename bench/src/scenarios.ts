@@ -1,7 +1,8 @@
 import type autocannon from 'autocannon';
 import type { IdRange } from './options';
 
-export type ScenarioName = 'purchase' | 'async' | 'mix';
+export type ScenarioName =
+  'purchase' | 'async' | 'mix' | 'get' | 'history' | 'list-first' | 'list-deep' | 'list-status';
 
 export const SUBSCRIPTIONS_PATH = '/api/v1/subscriptions';
 
@@ -10,6 +11,11 @@ export const EXPECTED_STATUSES: Record<ScenarioName, ReadonlySet<number>> = {
   purchase: new Set([201]),
   async: new Set([202]),
   mix: new Set([200, 201, 409]),
+  get: new Set([200]),
+  history: new Set([200]),
+  'list-first': new Set([200]),
+  'list-deep': new Set([200]),
+  'list-status': new Set([200]),
 };
 
 export const randomIn = (range: IdRange): number =>
@@ -73,4 +79,35 @@ export function mixRequests(
       },
     },
   ];
+}
+
+/** The reads whose speed should not depend on how much the database holds. */
+export const READ_SCENARIOS = ['get', 'history', 'list-first', 'list-deep', 'list-status'] as const;
+export type ReadScenario = (typeof READ_SCENARIOS)[number];
+
+/**
+ * One read of `scenario`, about a random subscription of `subscriptionIds` where it needs one:
+ * one subscription, its history, the first page of the list, a page from a random point in it
+ * (deep in a large table), the first page of the canceled ones.
+ */
+export function readRequests(
+  scenario: ReadScenario,
+  subscriptionIds: readonly number[],
+): autocannon.Request[] {
+  const path = (): string => {
+    const id = subscriptionIds[Math.floor(Math.random() * subscriptionIds.length)] ?? 1;
+    switch (scenario) {
+      case 'get':
+        return `${SUBSCRIPTIONS_PATH}/${id}`;
+      case 'history':
+        return `${SUBSCRIPTIONS_PATH}/${id}/history`;
+      case 'list-first':
+        return `${SUBSCRIPTIONS_PATH}?limit=20`;
+      case 'list-deep':
+        return `${SUBSCRIPTIONS_PATH}?limit=20&starting_after=${id}`;
+      case 'list-status':
+        return `${SUBSCRIPTIONS_PATH}?status=CANCELED&limit=20`;
+    }
+  };
+  return [{ setupRequest: (request) => ({ ...request, method: 'GET', path: path() }) }];
 }

@@ -11,6 +11,8 @@ const STOP_TIMEOUT_MS = 20_000;
 
 export interface SpawnedStack {
   baseUrl: string;
+  /** Its scratch database, for the bench to fill and read. */
+  database: { server: MysqlServer; name: string };
   /** The stack's own vhost, for a subscriber of its events. */
   amqpUrl: string;
   producerPid: number;
@@ -33,6 +35,8 @@ export interface StackSettings {
   consumerSettings: Record<string, string>;
   /** Producer settings (RPC_TIMEOUT_MS, ...) to override its defaults with. */
   producerSettings?: Record<string, string>;
+  /** Where producer and consumer write a V8 CPU profile when they stop; none when unset. */
+  profileDir?: string | undefined;
 }
 
 /**
@@ -58,6 +62,9 @@ export async function startSpawnedStack(
     mysql: settings.mysql,
     readiness: 'readyz',
     stopTimeoutMs: STOP_TIMEOUT_MS,
+    ...(settings.profileDir && {
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`],
+    }),
   } as const;
 
   const consumer = await startConsumer({
@@ -74,6 +81,7 @@ export async function startSpawnedStack(
 
   return {
     baseUrl: producer.baseUrl,
+    database: { server: settings.mysql, name: database.name },
     amqpUrl: vhost.url,
     producerPid: producer.pid,
     consumerPid: consumer.pid,

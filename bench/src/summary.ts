@@ -28,7 +28,7 @@ export interface Summary {
 export function summarise(runs: readonly (readonly Measurement[])[]): Summary {
   const groups = new Map<string, Measurement[]>();
   for (const measurement of runs.flat()) {
-    const key = `${measurement.scenario}/${measurement.target}/${measurement.connections}/${measurement.dbCpu ?? ''}`;
+    const key = `${measurement.scenario}/${measurement.phase ?? ''}/${measurement.target}/${measurement.connections}/${measurement.dbCpu ?? ''}`;
     groups.set(key, [...(groups.get(key) ?? []), measurement]);
   }
   const cells = [...groups.values()].map(summariseCell);
@@ -52,6 +52,7 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     measurements.reduce((sum, measurement) => sum + pick(measurement), 0);
   return {
     scenario: first.scenario,
+    ...(first.phase !== undefined && { phase: first.phase }),
     target: first.target,
     connections: first.connections,
     ...(first.dbCpu !== undefined && { dbCpu: first.dbCpu }),

@@ -5,6 +5,7 @@ import { type CappedDatabase, startCappedDatabase } from './capped-database';
 import { findServiceProcesses, type CpuSubject } from './cpu';
 import { type EventWatch, watchEvents } from './event-watch';
 import { metricsProbe, procProbe, type MemoryProbe } from './memory';
+import type { MysqlServer } from '../../test-support/database';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
 import { producerTarget, reaching } from './service-access';
@@ -27,6 +28,8 @@ export interface Target {
   events?: EventWatch;
   /** Its consumer's /metrics, for the batch sizes it reached. */
   consumerMetricsUrl?: string | undefined;
+  /** Its database, when the bench made it (`--spawn`). */
+  database?: { server: MysqlServer; name: string };
 }
 
 export interface Targets {
@@ -118,8 +121,10 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = tru
       { name: 'producer', pid: stack.producerPid },
       { name: 'consumer', pid: stack.consumerPid },
     ],
-    ...(events && { events: await watchEvents(stack.amqpUrl, cleanup) }),
+    // A subscriber adds its own queue's work to the broker: only when events are what is measured.
+    ...(events && options.eventsCost && { events: await watchEvents(stack.amqpUrl, cleanup) }),
     consumerMetricsUrl: stack.consumerMetricsUrl,
+    database: stack.database,
   };
   return { target, serverVersion: stack.serverVersion };
 }

@@ -71,6 +71,8 @@ export interface SpawnSettings<Name extends string> {
   entry: string;
   /** Its command-line arguments. */
   args?: readonly string[];
+  /** Options of `node` itself, before the script (`--cpu-prof`, ...). */
+  nodeArgs?: readonly string[];
   /** The whole environment, apart from PATH: nothing leaks in from the caller's. */
   env: Record<string, string>;
   /** Opens an IPC channel, so that the child can tell when its parent is gone. */
@@ -83,8 +85,9 @@ export interface SpawnSettings<Name extends string> {
 export function spawnNodeProcess<Name extends string>(
   settings: SpawnSettings<Name>,
 ): NodeProcess<Name> {
-  const { name, entry, args = [], env, ipc = false, stopTimeoutMs = STOP_TIMEOUT_MS } = settings;
-  const child = spawn(process.execPath, [entry, ...args], {
+  const { name, entry, args = [], nodeArgs = [], env, ipc = false } = settings;
+  const { stopTimeoutMs = STOP_TIMEOUT_MS } = settings;
+  const child = spawn(process.execPath, [...nodeArgs, entry, ...args], {
     cwd: tmpdir(),
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],

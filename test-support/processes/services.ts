@@ -36,12 +36,14 @@ interface ServiceOptions {
   readiness?: Readiness;
   /** How long `stop()` waits after SIGTERM; 10 s unless given. */
   stopTimeoutMs?: number;
+  /** Options of `node` itself (`--cpu-prof`, ...). */
+  nodeArgs?: readonly string[];
 }
 
 function spawnService(
   name: ServiceName,
   settings: Record<string, string>,
-  stopTimeoutMs: number | undefined,
+  { stopTimeoutMs, nodeArgs }: Pick<ServiceOptions, 'stopTimeoutMs' | 'nodeArgs'>,
 ): ServiceProcess {
   const entry = ENTRY_POINTS[name];
   if (!existsSync(entry)) {
@@ -52,6 +54,7 @@ function spawnService(
     entry,
     env: { LOG_LEVEL: 'info', ...settings },
     ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
+    ...(nodeArgs === undefined ? {} : { nodeArgs }),
   });
 }
 
@@ -101,7 +104,7 @@ export async function startConsumer(
       METRICS_PORT: String(metricsPort),
       ...options.env,
     },
-    options.stopTimeoutMs,
+    options,
   );
   const ready =
     readiness === 'readyz'
@@ -133,7 +136,7 @@ export async function startProducer(
       AUTH_DISABLED: 'true',
       ...options.env,
     },
-    options.stopTimeoutMs,
+    options,
   );
   const ready =
     readiness === 'readyz'

@@ -6,8 +6,25 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 const PURGE_BATCH = 5_000;
 
 /**
- * Deletes command records and Idempotency-Keys older than the retention, in small batches so no statement
- * holds locks for long. Every consumer runs it; the deletes are idempotent.
+ * Deletes every command record and Idempotency-Key of commands accepted before `before`, in
+ * statements of `PURGE_BATCH` rows so that none holds locks for long; resolves how many. The
+ * records are in time order, so each statement takes rows from the start of the primary key,
+ * away from the end where new records go.
+ */
+export async function purgeExpired(
+  repository: Pick<SubscriptionRepository, 'purgeRecordsBefore'>,
+  before: Date,
+): Promise<number> {
+  let deleted = 0;
+  for (let batch = PURGE_BATCH; batch >= PURGE_BATCH; deleted += batch) {
+    batch = await repository.purgeRecordsBefore(before, PURGE_BATCH);
+  }
+  return deleted;
+}
+
+/**
+ * Runs `purgeExpired` for the retention every ten minutes. Every consumer runs it; the deletes
+ * are idempotent.
  */
 export function schedulePurge(deps: {
   repository: SubscriptionRepository;
@@ -17,10 +34,7 @@ export function schedulePurge(deps: {
   const { repository, retentionMs, logger } = deps;
   async function purge(): Promise<void> {
     const before = new Date(Date.now() - retentionMs);
-    let deleted = 0;
-    for (let batch = PURGE_BATCH; batch >= PURGE_BATCH; deleted += batch) {
-      batch = await repository.purgeRecordsBefore(before, PURGE_BATCH);
-    }
+    const deleted = await purgeExpired(repository, before);
     if (deleted > 0) logger.info({ deleted, before }, 'expired command records purged');
   }
   const timer = setInterval(() => {
