@@ -136,16 +136,21 @@ async function measureDataGrowth(
 
 function describePlan(options: BenchOptions): string {
   const designs = 1 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0);
+  // Data growth: six cells in each of one or two phases, two more beside each purge.
+  const growthCells = 6 * (options.preload > 0 ? 2 : 1) + (options.purgeRows > 0 ? 2 : 0);
   const perRun =
-    options.dbCpu.length > 0
-      ? options.dbCpu.length * options.connections.length * designs
-      : options.connections.length * (designs + 2);
+    options.preload + options.purgeRows > 0
+      ? options.connections.length * growthCells
+      : options.dbCpu.length > 0
+        ? options.dbCpu.length * options.connections.length * designs
+        : options.connections.length * (designs + 2);
   const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
   return [
     `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,
     ...(options.dbCpu.length > 0
       ? [`database capped at ${options.dbCpu.join(', ')} core(s) in turn`]
       : []),
+    ...(options.preload > 0 ? [`${options.preload} subscriptions preloaded half way`] : []),
     `connections ${options.connections.join(',')}`,
     `${options.durationSeconds} s per cell after ${options.warmupSeconds} s of warm-up`,
     `${options.runs} run(s), about ${seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`} of load`,

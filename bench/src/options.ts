@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MysqlServer } from '../../test-support/database';
 
@@ -40,6 +41,8 @@ export interface BenchOptions {
   preload: number;
   /** Data growth: expired command records the purge removes while purchases are measured. */
   purgeRows: number;
+  /** Where a spawned producer and consumer write their V8 CPU profiles when they stop. */
+  profileDir: string | undefined;
   /** MySQL connections of the baseline's pool. */
   baselinePool: number;
   /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
@@ -107,6 +110,9 @@ Load
   --baseline-pool <n>       MySQL connections of the baseline's pool (default 16)
 
 Output
+  --profile <dir>           with --spawn: producer and consumer run with --cpu-prof and write a
+                            profile each into <dir> when they stop; npm run bench:profile --
+                            <dir>/*.cpuprofile summarises them and draws their flame graphs
   --no-docs                 write bench-results/ only, leave docs/bench/ untouched
   -h, --help                show this text
 
@@ -156,6 +162,7 @@ export function parseOptions(
     dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
     preload,
     purgeRows,
+    profileDir: profileOption(values.profile, values.spawn ?? false),
     baselinePool: parseInteger('--baseline-pool', values['baseline-pool'] ?? '16', 1, 1000),
     consumerSettings: Object.fromEntries(
       CONSUMER_TUNABLES.flatMap((name) => {
@@ -202,6 +209,7 @@ function parseArgsOrThrow(argv: readonly string[]) {
         'db-buffer-pool': { type: 'string' },
         preload: { type: 'string' },
         'purge-rows': { type: 'string' },
+        profile: { type: 'string' },
         'no-docs': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -229,6 +237,12 @@ function dbCpuOption(text: string | undefined, spawn: boolean): number[] {
     return cores;
   });
   return [...new Set(budgets)].sort((a, b) => a - b);
+}
+
+function profileOption(dir: string | undefined, spawn: boolean): string | undefined {
+  if (dir === undefined) return undefined;
+  if (!spawn) throw new UsageError('--profile starts the processes it profiles: it needs --spawn');
+  return path.resolve(dir);
 }
 
 function growthOption(name: string, text: string | undefined, spawn: boolean): number {

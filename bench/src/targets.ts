@@ -104,6 +104,7 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = tru
       amqpUrl: options.amqpUrl,
       managementUrl: options.managementUrl,
       users: options.users,
+      profileDir: events ? options.profileDir : undefined,
       consumerSettings: {
         ...options.consumerSettings,
         ...(events ? {} : { EVENTS_ENABLED: 'false' }),
