@@ -2,8 +2,8 @@ import { niceAxis, text } from './svg';
 import type { CellSummary, Summary } from './summary';
 
 const WIDTH = 1000;
-const HEIGHT = 500;
-const PLOT = { top: 110, height: 290, width: 390 };
+const HEIGHT = 520;
+const PLOT = { top: 130, height: 290, width: 390 };
 const COLORS: Record<string, string> = {
   ours: '#2563eb',
   'ours, no events': '#7c3aed',
@@ -71,7 +71,7 @@ export function renderCurveChart(summary: Summary, caption: string): string {
     text(WIDTH / 2, 30, 'Purchases against the database’s CPU budget', 'middle', 18, 'bold'),
     renderLegend(lines),
     ...panels.map((panel) => renderPanel(panel, lines, budgets)),
-    text(WIDTH / 2, HEIGHT - 12, caption, 'middle', 12, 'normal', '#4b5563'),
+    text(WIDTH / 2, HEIGHT - 12, caption, 'middle', 11, 'normal', '#4b5563'),
     '</svg>',
     '',
   ].join('\n');

@@ -12,8 +12,6 @@ const COUNTERS: Record<string, string> = {
   Com_select: 'selects',
   Com_insert: 'inserts',
   Com_update: 'updates',
-  Innodb_rows_inserted: 'rows inserted',
-  Innodb_rows_read: 'rows read',
   Innodb_data_fsyncs: 'fsyncs',
   Innodb_buffer_pool_read_requests: 'page reads',
   Innodb_buffer_pool_reads: 'pool misses',

@@ -201,7 +201,7 @@ function chartCaption(options: BenchOptions, targets: Targets, cpus: number, dat
     `Medians of ${options.runs} run${options.runs === 1 ? '' : 's'}, ${options.durationSeconds} s per cell`,
     date.toISOString().slice(0, 10),
     options.dbCpu.length > 0
-      ? `private database capped by a cgroup quota, ${options.dbBufferPool} buffer pool, durable commits; ${cpus} CPUs shared by the rest`
+      ? `private capped database, ${options.dbBufferPool} pool, durable commits; ${cpus} CPUs for the rest`
       : `${cpus} CPUs shared by everything`,
     `Node ${process.version}`,
     targets.serverVersion ? shortServerName(targets.serverVersion) : 'database unknown',
