@@ -122,12 +122,22 @@ export async function runDataGrowth(
           await measure(cell('no purge'), run);
           // The purge starts with the measured load (after the warm-up) and runs beside it.
           const started = performance.now() + settings.warmupSeconds * 1000;
-          const purge = new Promise<number>((resolve, reject) => {
-            setTimeout(() => {
-              purgeExpired(repository, new Date(Date.now() - RETENTION_MS)).then(resolve, reject);
-            }, settings.warmupSeconds * 1000);
+          let timer: NodeJS.Timeout | undefined;
+          let begun = false;
+          const purge = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, settings.warmupSeconds * 1000);
+          }).then(() => {
+            begun = true;
+            return purgeExpired(repository, new Date(Date.now() - RETENTION_MS));
           });
-          await measure(cell('purging'), run);
+          try {
+            await measure(cell('purging'), run);
+          } catch (error) {
+            // Not begun: it never will. Begun: it ends before its pool closes.
+            clearTimeout(timer);
+            if (begun) await purge.catch(() => undefined);
+            throw error;
+          }
           const rows = await purge;
           purges.push({ rows, ms: Math.round(performance.now() - started) });
           log(`purge: ${rows} rows in ${purges.at(-1)?.ms} ms`);

@@ -34,7 +34,13 @@ export async function watchEvents(amqpUrl: string, cleanup: Cleanup): Promise<Ev
     queue,
     (message) => {
       if (!message || !delays) return;
-      const event = cloudEventSchema.safeParse(JSON.parse(message.content.toString('utf8')));
+      let body: unknown;
+      try {
+        body = JSON.parse(message.content.toString('utf8'));
+      } catch {
+        return; // not an event of ours: nothing to time
+      }
+      const event = cloudEventSchema.safeParse(body);
       if (event.success) delays.push(Date.now() - Date.parse(event.data.time));
     },
     { noAck: true },

@@ -61,15 +61,17 @@ async function main(): Promise<void> {
     },
   });
   // The relay's lead is a lock on a connection of its own, held while it leads.
-  const relayPool = createDatabasePool({
-    host: config.MYSQL_HOST,
-    port: config.MYSQL_PORT,
-    user: config.MYSQL_USER,
-    password: config.MYSQL_PASSWORD,
-    database: config.MYSQL_DATABASE,
-    connectionLimit: 1,
-  });
-  if (config.EVENTS_ENABLED) {
+  const relayPool = config.EVENTS_ENABLED
+    ? createDatabasePool({
+        host: config.MYSQL_HOST,
+        port: config.MYSQL_PORT,
+        user: config.MYSQL_USER,
+        password: config.MYSQL_PASSWORD,
+        database: config.MYSQL_DATABASE,
+        connectionLimit: 1,
+      })
+    : undefined;
+  if (relayPool) {
     relay = startEventRelay({
       outbox: createEventOutbox(relayPool, config.MYSQL_DATABASE),
       publisher,
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
             return connection.close();
           },
         },
-        { name: 'database pool', close: () => Promise.all([pool.end(), relayPool.end()]) },
+        { name: 'database pool', close: () => Promise.all([pool.end(), relayPool?.end()]) },
         { name: 'ops server', close: () => new Promise((resolve) => opsServer.close(resolve)) },
       ],
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },

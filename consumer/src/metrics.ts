@@ -79,7 +79,7 @@ export function createConsumerMetrics(): ConsumerMetrics {
   });
   const publishDelay = new Histogram({
     name: 'subscriptions_event_publish_delay_seconds',
-    help: "Time from a change's commit (its event time) to the broker's confirm of its event",
+    help: "Time from a change's event time (taken as its transaction begins) to the broker's confirm",
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });

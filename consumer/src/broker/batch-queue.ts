@@ -28,7 +28,7 @@ const SMOOTHING = 0.2;
  * database that is the bottleneck, fewer and larger transactions do the same work for less
  * (each transaction costs a fixed amount besides its rows). And when commands come together
  * (the last batch held more than one), a batch that could start waits for more to join it, for
- * at most half the time recent batches took and `maxLingerMs`: against a slow database that
+ * at most as long as recent batches took and `maxLingerMs`: against a slow database that
  * gathers much larger batches at little cost, against a fast one it waits next to nothing.
  * `run` settles its own failures: it must not reject.
  */

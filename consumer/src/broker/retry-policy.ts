@@ -34,6 +34,7 @@ export interface Settlement<T> {
 
 /**
  * Runs one batch until each of its commands is settled:
+ * - a command whose time is up before an attempt starts is given up, never started;
  * - committed: every command is answered;
  * - a transient failure is retried with backoff, each command until its time is up, and not
  *   at all once the consumer is stopping;
@@ -52,6 +53,14 @@ export async function runWithRetries<T extends RetryItem>(
   const { execute, settle, now, isStopping } = deps;
   let live = batch;
   for (let attempt = 1; live.length > 0; attempt += 1) {
+    // Past its time a command is not started, however long it waited for a batch to run.
+    const started = now();
+    live = live.filter((item) => {
+      if (started < item.retryUntil) return true;
+      settle.gaveUp(item);
+      return false;
+    });
+    if (live.length === 0) return;
     const outcome = await execute(live.map(({ command, identity }) => ({ command, identity })))
       // An executor that throws is a bug: its commands fail rather than wait forever.
       .catch((error: unknown): BatchOutcome => ({ kind: 'failed', error }));

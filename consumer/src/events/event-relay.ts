@@ -145,12 +145,20 @@ export function startEventRelay(deps: {
       }
       if (wait > 0) await pause(wait);
     }
+    // A clean stop records what the broker confirmed, so its successor sends none of it again.
+    if (outbox.isLeader() && recorded < position) {
+      await record().catch((error: unknown) =>
+        logger.warn({ err: error }, 'event relay: last position not recorded'),
+      );
+    }
     outbox.release();
     setLeading(false);
   })();
 
   return {
     wake() {
+      // A process that is not the relay waits to lead, not for events.
+      if (!leading) return;
       woken = true;
       wakeUp?.();
     },

@@ -174,19 +174,23 @@ async function applyBatch(
     results[index] = same ? results[first] : { refusal: KEY_REUSED_ERROR };
   });
 
-  const records: CommandRecord[] = [];
+  // One record per command id: the same message twice in a batch (a re-publish) is one command.
+  const records = new Map<string, CommandRecord>();
   const keys: KeyRecord[] = [];
   items.forEach(({ identity }, index) => {
     const { record, keyHash } = identified[index] as Identified;
     const result = results[index];
     if (!record || !result) return;
-    records.push({ key: record, result, requestId: identity.requestId });
+    const text = recordKeyText(record);
+    if (!records.has(text)) {
+      records.set(text, { key: record, result, requestId: identity.requestId });
+    }
     // The key stands for the request that first used it: its command's record is the outcome.
     if (keyHash && fresh.includes(index)) {
       keys.push({ keyHash, requestHash: hashes[index] as Buffer, command: record });
     }
   });
-  await tx.recordCommands(records, now);
+  await tx.recordCommands([...records.values()], now);
   tx.recordKeys(keys);
   return replies as Reply[];
 }

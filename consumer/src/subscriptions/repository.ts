@@ -154,10 +154,11 @@ export interface SubscriptionRepository {
   purgeRecordsBefore(before: Date, limit: number): Promise<number>;
 }
 
-/** Keeps the first record of a command id: a late dead letter adds none to an applied command. */
 const INSERT_RECORDS = `INSERT INTO command_record
-    (accepted_at, id_hash, event_id, refusal, request_id, completed_at)
-  VALUES ? ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
+    (accepted_at, id_hash, event_id, refusal, request_id, completed_at) VALUES ?`;
+
+/** Keeps the first record of a command id: a late dead letter adds none to an applied command. */
+const INSERT_RECORDS_UNLESS_THERE = `${INSERT_RECORDS} ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
   // Read once: bulk inserts depend on this server setting (other than 1 on multi-primary setups).
@@ -181,7 +182,7 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
     async recordUnapplied({ commandId, error, requestId }, now) {
       const { acceptedAt, idHash } = commandRecordKey(commandId);
       await pool.query({
-        sql: INSERT_RECORDS,
+        sql: INSERT_RECORDS_UNLESS_THERE,
         values: [[[acceptedAt, idHash, null, JSON.stringify(error), requestId ?? null, now]]],
         timeout: STATEMENT_TIMEOUT_MS,
       });
@@ -189,10 +190,11 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
 
     async purgeRecordsBefore(before, limit) {
       let deleted = 0;
-      // Keys first: a key must never outlive the record that is its outcome.
+      // Keys first, and the oldest of each first: a key must never outlive the record that is
+      // its outcome (a key and its record share their time).
       for (const sql of [
-        'DELETE FROM idempotency_key WHERE accepted_at < ? LIMIT ?',
-        'DELETE FROM command_record WHERE accepted_at < ? LIMIT ?',
+        'DELETE FROM idempotency_key WHERE accepted_at < ? ORDER BY accepted_at LIMIT ?',
+        'DELETE FROM command_record WHERE accepted_at < ? ORDER BY accepted_at LIMIT ?',
       ]) {
         const [result] = await pool.query<ResultSetHeader>({
           sql,
@@ -212,13 +214,14 @@ interface RecordRow extends CommandRecordRow {
   event_id: number | string | null;
 }
 
-interface KeyRow extends RecordRow {
+interface KeyRow extends CommandRecordRow {
   key_hash: Buffer;
   request_hash: Buffer;
+  event_id: number | string | null;
 }
 
 /** What a recorded command replied, and what it did, so that a repeat is recorded alike. */
-function storedResult(row: RecordRow): StoredResult {
+function storedResult(row: CommandRecordRow & { event_id: number | string | null }): StoredResult {
   const { reply } = toRecordedOutcome(row);
   return {
     reply,
@@ -328,7 +331,8 @@ function bindTransaction(
 
     appendEvents(events, now) {
       if (events.length === 0) return;
-      // Held from here to the COMMIT, which travels in the same round trip: microseconds.
+      // Held from here to the COMMIT, which travels in the same round trip: no network wait,
+      // only the inserts and the commit itself (with MySQL's binary log on, its flush).
       transaction.defer({ sql: 'SELECT id FROM event_commit_lock WHERE id = 1 FOR UPDATE' });
       transaction.defer({
         sql: 'INSERT INTO event_history (subscription_id, type, version, request_id, created_at) VALUES ?',
@@ -352,7 +356,7 @@ function bindTransaction(
         ? await autoIncrementStep()
         : 1;
       transaction.defer({
-        sql: INSERT_RECORDS.replace(' ON DUPLICATE KEY UPDATE accepted_at = accepted_at', ''),
+        sql: INSERT_RECORDS,
         values: [
           records.map(({ key, result, requestId }) => {
             const event =

@@ -89,6 +89,35 @@ describe('retry policy', () => {
     expect(ended).toEqual(['soon: gave up', 'later: later']);
   });
 
+  it('never starts a command whose time is up, however long it waited for its batch', async () => {
+    const { ended, calls, execute, settle } = harness([]);
+    await runWithRetries([item('late', 999), item('due', 1_000), item('early', 1_001)], {
+      execute,
+      settle,
+      now: () => 1_000,
+      isStopping: () => false,
+    });
+    expect(calls).toEqual([['early']]);
+    expect(ended).toEqual(['late: gave up', 'due: gave up', 'early: early']);
+  });
+
+  it('checks the time again before each command of a split batch', async () => {
+    let clock = 0;
+    const failed = (): BatchOutcome => {
+      clock = 2_000; // the failed attempt took long
+      return { kind: 'failed', error: new Error('bug') };
+    };
+    const { ended, calls, execute, settle } = harness([failed]);
+    await runWithRetries([item('a', 1_000), item('b')], {
+      execute,
+      settle,
+      now: () => clock,
+      isStopping: () => false,
+    });
+    expect(calls).toEqual([['a', 'b'], ['b']]);
+    expect(ended).toEqual(['a: gave up', 'b: b']);
+  });
+
   it('does not retry while stopping', async () => {
     const { ended, calls, execute, settle } = harness([transient]);
     await runWithRetries([item('a')], { execute, settle, now: () => 0, isStopping: () => true });

@@ -6,15 +6,17 @@ import { principalOf } from './auth';
 import type { RecordedOutcome } from '@subscriptions/platform';
 import { commandResource } from './command-outcome';
 import { commandPathSchema } from './schemas';
-import { nameRoute, POLL_AFTER_SECONDS } from './subscriptions-router';
+import { nameRoute } from './matched-route';
+import { POLL_AFTER_SECONDS } from './subscriptions-router';
 import { parseOrThrow } from './validation';
 
 /**
  * How long past its deadline a synchronous command may still commit: the consumer checks the
- * deadline before it starts a command, and a transaction already under way ends within its
- * statement timeouts (3 x 8 s); the rest is room for clocks that disagree.
+ * deadline before every attempt at a command, and an attempt already under way ends within its
+ * statement timeouts (at most four round trips of 8 s, twice when a twin committed meanwhile:
+ * 64 s); the rest is room for clocks that disagree.
  */
-export const DEADLINE_GRACE_MS = 60_000;
+const DEADLINE_GRACE_MS = 120_000;
 
 /** What a synchronous command with no recorded outcome this long past its deadline ended as. */
 function expiredOutcome(deadline: number): RecordedOutcome {
@@ -53,17 +55,15 @@ export function createCommandsRouter(deps: {
     const missing = new AppError('command_not_found', `command ${id} does not exist`);
     if (!ticket || (!principal.admin && ticket.owner !== principal.subject)) throw missing;
     let outcome = await queries.findCommandOutcome(id);
+    // Past the retention its record may be purged: nothing is known of it any more.
+    if (!outcome && ticket.acceptedAt + retentionMs < now()) throw missing;
     // No outcome is recorded when the broker never took the command (a connection lost before
     // its confirm), or not yet when it expired where no consumer records it: either way,
     // past its deadline it can no longer be applied.
     if (!outcome && ticket.deadline !== undefined && ticket.deadline + DEADLINE_GRACE_MS < now()) {
       outcome = expiredOutcome(ticket.deadline);
     }
-    if (!outcome) {
-      // Never completed and past the retention: nothing is known of it any more.
-      if (ticket.acceptedAt + retentionMs < now()) throw missing;
-      res.set('Retry-After', String(POLL_AFTER_SECONDS));
-    }
+    if (!outcome) res.set('Retry-After', String(POLL_AFTER_SECONDS));
     res.json(commandResource(id, ticket, outcome));
   });
 

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
 import { eventsQuerySchema } from './schemas';
-import { nameRoute } from './subscriptions-router';
+import { nameRoute } from './matched-route';
 import { parseOrThrow } from './validation';
 
 /** Page size when the client does not ask for one. */

@@ -9,7 +9,7 @@ import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
 import { commandResource, unwrap } from './command-outcome';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
-import { matchedRoutePath } from './matched-route';
+import { nameRoute } from './matched-route';
 import { readPreference } from './prefer';
 import {
   listQuerySchema,
@@ -35,13 +35,6 @@ const requireJson: RequestHandler = (req, _res, next) => {
 };
 
 const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
-
-/** Names the matched route for metrics and logs, e.g. `/api/v1/subscriptions/:id/status`. */
-export const nameRoute: RequestHandler = (req, res, next) => {
-  const path = matchedRoutePath(req) ?? '';
-  res.locals['route'] = `${req.baseUrl}${path === '/' ? '' : path}`;
-  next();
-};
 
 /** Seconds a client should wait before polling a pending command again. */
 export const POLL_AFTER_SECONDS = 1;
