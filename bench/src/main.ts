@@ -95,9 +95,15 @@ async function benchmark(
     capped
       ? renderCurveChart(summary, chartCaption(options, targets, machine.cpus, startedAt))
       : renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
-    { writeDocs: options.writeDocs, name: capped ? 'db-cpu' : 'latest' },
+    { writeDocs: options.writeDocs, name: resultsName(options) },
   );
   console.log(`wrote ${written.join(', ')}`);
+}
+
+/** The name of the figures under docs/bench/: each mode keeps its own. */
+function resultsName(options: Pick<BenchOptions, 'dbCpu' | 'eventsCost'>): string {
+  if (options.dbCpu.length > 0) return 'db-cpu';
+  return options.eventsCost ? 'events-cost' : 'latest';
 }
 
 /** `--preload` / `--purge-rows`: the same stack empty and full, and beside its purge. */

@@ -1,7 +1,7 @@
 import { measureCell, type Cell, type Durations, type Measurement } from './load';
 import { createBacklog } from './backlog';
 import { asyncPurchaseRequests, mixRequests, purchaseRequests } from './scenarios';
-import type { Targets } from './targets';
+import type { Target, Targets } from './targets';
 
 export interface MatrixSettings extends Durations {
   connections: readonly number[];
@@ -21,6 +21,9 @@ export class Interrupted extends Error {
  * asynchronous purchase and our mix, one after the other: drift on a noisy machine then hits
  * both sides of a ratio alike. With a capped database, each run goes through the budgets, and
  * for each measures the purchases of every design at each concurrency under that same cap.
+ * Measuring what events cost, each run measures purchases only, our stack with and without
+ * events in turns that swap from one run to the next: a cell pays for the background work the
+ * cell before it left in the shared database and broker, and neither side should always pay.
  */
 export async function runMatrix(
   targets: Targets,
@@ -31,7 +34,7 @@ export async function runMatrix(
   const runs: Measurement[][] = [];
   for (let run = 1; run <= settings.runs; run += 1) {
     const measured: Measurement[] = [];
-    for (const cell of cellsOf(targets, settings)) {
+    for (const cell of cellsOf(targets, settings, run)) {
       if (signal.aborted) throw new Interrupted('interrupted');
       if (cell.dbCpu !== undefined) await targets.cappedDatabase?.cap.limit(cell.dbCpu);
       const measurement = await measureCell(cell, settings, signal);
@@ -44,60 +47,54 @@ export async function runMatrix(
   return runs;
 }
 
-function cellsOf(targets: Targets, settings: MatrixSettings): Cell[] {
+function cellsOf(targets: Targets, settings: MatrixSettings, run: number): Cell[] {
+  const { ours, oursWithoutEvents, baseline, cappedDatabase } = targets;
+  /** The purchase cells of the designs there are (a design left out is undefined). */
+  const purchases = (
+    designs: (Target | undefined)[],
+    connections: number,
+    capped?: Pick<Cell, 'dbCpu' | 'databaseStatus'>,
+  ): Cell[] =>
+    designs
+      .filter((target) => target !== undefined)
+      .map((target) => ({
+        scenario: 'purchase',
+        target,
+        connections,
+        ...capped,
+        requests: purchaseRequests(target.userIds),
+      }));
   if (settings.dbCpu.length > 0) {
-    const designs = [targets.ours, targets.oursWithoutEvents, targets.baseline].filter(
-      (target) => target !== undefined,
-    );
+    const capped = (dbCpu: number) => ({ dbCpu, databaseStatus: cappedDatabase?.status });
     return settings.dbCpu.flatMap((dbCpu) =>
       settings.connections.flatMap((connections) =>
-        designs.map((target): Cell => ({
-          scenario: 'purchase',
-          target,
-          connections,
-          dbCpu,
-          databaseStatus: targets.cappedDatabase?.status,
-          requests: purchaseRequests(target.userIds),
-        })),
+        purchases([ours, oursWithoutEvents, baseline], connections, capped(dbCpu)),
       ),
     );
   }
-  return settings.connections.flatMap((connections) => {
-    const { ours, baseline } = targets;
-    const cells: Cell[] = [
-      { scenario: 'purchase', target: ours, connections, requests: purchaseRequests(ours.userIds) },
-    ];
-    if (targets.oursWithoutEvents) {
-      const withoutEvents = targets.oursWithoutEvents;
-      cells.push({
-        scenario: 'purchase',
-        target: withoutEvents,
-        connections,
-        requests: purchaseRequests(withoutEvents.userIds),
-      });
-    }
-    if (baseline) {
-      cells.push({
-        scenario: 'purchase',
-        target: baseline,
-        connections,
-        requests: purchaseRequests(baseline.userIds),
-      });
-    }
+  if (oursWithoutEvents) {
+    const pair = run % 2 === 1 ? [ours, oursWithoutEvents] : [oursWithoutEvents, ours];
+    return settings.connections.flatMap((connections) =>
+      purchases([...pair, baseline], connections),
+    );
+  }
+  return settings.connections.flatMap((connections): Cell[] => {
     const backlog = createBacklog(ours.baseUrl, ours.headers);
-    cells.push({
-      scenario: 'async',
-      target: ours,
-      connections,
-      requests: asyncPurchaseRequests(ours.userIds, (location) => backlog.accepted(location)),
-      drain: (signal) => backlog.drain(signal),
-    });
-    cells.push({
-      scenario: 'mix',
-      target: ours,
-      connections,
-      requests: mixRequests(ours.userIds, settings.mixSubscriptionIds),
-    });
-    return cells;
+    return [
+      ...purchases([ours, baseline], connections),
+      {
+        scenario: 'async',
+        target: ours,
+        connections,
+        requests: asyncPurchaseRequests(ours.userIds, (location) => backlog.accepted(location)),
+        drain: (signal) => backlog.drain(signal),
+      },
+      {
+        scenario: 'mix',
+        target: ours,
+        connections,
+        requests: mixRequests(ours.userIds, settings.mixSubscriptionIds),
+      },
+    ];
   });
 }

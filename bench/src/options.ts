@@ -98,7 +98,8 @@ Data growth (instead of the usual matrix; ours only, needs --spawn)
   --purge-rows <n>          then, before each run, add n command records past the retention and
                             measure purchases without and with the consumer's purge removing them
   --events-cost             with --spawn: a second stack of ours whose consumer publishes no
-                            events (EVENTS_ENABLED=false), its purchases measured beside ours
+                            events (EVENTS_ENABLED=false), its purchases measured beside ours;
+                            purchases only, the two stacks taking turns to go first
 
 Load
   --connections <list>      concurrent connections, comma-separated (default 1,8,32,128)
@@ -130,7 +131,9 @@ Environment (also read from .env)
   RABBITMQ_MANAGEMENT_URL   its management API, where the vhost is made (default port 15672 of
                             the AMQP_URL host, with the AMQP_URL user)
 
-Writes bench-results/bench-<timestamp>.json, docs/bench/latest.json and docs/bench/latest.svg.
+Writes bench-results/bench-<timestamp>.json, and docs/bench/latest.json and latest.svg
+(db-cpu.* with --db-cpu, events-cost.* with --events-cost, data-growth.json with --preload or
+--purge-rows).
 `;
 
 /** `null` when the caller asked for help. */

@@ -86,7 +86,9 @@ export function describeSettings(options: BenchOptions): Record<string, unknown>
 
 /**
  * bench-results/bench-<timestamp>.json always; docs/bench/<name>.json and <name>.svg unless told
- * not to (`latest` for the usual matrix, `db-cpu` for the capped database's curve). The JSON goes through Prettier so that the repository's format check accepts it.
+ * not to (`latest` for the usual matrix, `db-cpu` for the capped database's curve, `events-cost`
+ * for the stacks with and without events). The JSON goes through Prettier so that the
+ * repository's format check accepts it.
  */
 export async function writeResults(
   document: ResultsDocument,
