@@ -87,15 +87,18 @@ export function renderChart(summary: Summary, caption: string): string {
 }
 
 function renderLegend(series: readonly Series[]): string {
-  const itemWidth = 180;
-  const start = WIDTH / 2 - (series.length * itemWidth) / 2;
+  // Each item is as wide as its label (about 7.5 px a character at 13 px), then a gap.
+  const widths = series.map((one) => 20 + one.label.length * 7.5 + 30);
+  const total = widths.reduce((sum, width) => sum + width, 0);
+  let x = WIDTH / 2 - total / 2;
   return series
     .map((one, index) => {
-      const x = start + index * itemWidth;
-      return [
+      const item = [
         `<rect x="${x}" y="48" width="14" height="14" fill="${one.color}"/>`,
         text(x + 20, 60, one.label, 'start', 13),
       ].join('\n');
+      x += widths[index] ?? 0;
+      return item;
     })
     .join('\n');
 }
