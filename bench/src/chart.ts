@@ -1,4 +1,4 @@
-import { niceAxis, text } from './svg';
+import { niceAxis, svgDocument, TARGET_COLORS, text, throughputAndP99, type Panel } from './svg';
 import type { CellSummary, Summary } from './summary';
 
 interface Series {
@@ -10,17 +10,17 @@ interface Series {
 const SERIES: Series[] = [
   {
     label: 'ours: purchase',
-    color: '#2563eb',
+    color: TARGET_COLORS.ours,
     matches: (cell) => cell.target === 'ours' && cell.scenario === 'purchase',
   },
   {
     label: 'ours, no events: purchase',
-    color: '#7c3aed',
+    color: TARGET_COLORS['ours, no events'],
     matches: (cell) => cell.target === 'ours, no events' && cell.scenario === 'purchase',
   },
   {
     label: 'baseline: purchase',
-    color: '#ea580c',
+    color: TARGET_COLORS.baseline,
     matches: (cell) => cell.target === 'baseline' && cell.scenario === 'purchase',
   },
   {
@@ -35,13 +35,6 @@ const SERIES: Series[] = [
   },
 ];
 
-interface Panel {
-  title: string;
-  axisLabel: string;
-  left: number;
-  value: (cell: CellSummary) => number;
-}
-
 const WIDTH = 1000;
 const HEIGHT = 470;
 const PLOT = { top: 100, height: 290, width: 400 };
@@ -50,20 +43,10 @@ const PLOT = { top: 100, height: 290, width: 400 };
 export function renderChart(summary: Summary, caption: string): string {
   const series = SERIES.filter((one) => summary.cells.some((cell) => one.matches(cell)));
   const connections = [...new Set(summary.cells.map((cell) => cell.connections))];
-  const panels: Panel[] = [
-    {
-      title: 'Throughput (requests/s, higher is better)',
-      axisLabel: 'requests/s',
-      left: 80,
-      value: (cell) => cell.requestsPerSecond,
-    },
-    {
-      title: 'p99 latency (ms, lower is better)',
-      axisLabel: 'ms',
-      left: 570,
-      value: (cell) => cell.latencyMs.p99,
-    },
-  ];
+  const panels = throughputAndP99(
+    { title: 'Throughput (requests/s, higher is better)', axisLabel: 'requests/s' },
+    [80, 570],
+  );
   const body = [
     text(
       WIDTH / 2,
@@ -77,13 +60,7 @@ export function renderChart(summary: Summary, caption: string): string {
     ...panels.map((panel) => renderPanel(panel, series, connections, summary.cells)),
     text(WIDTH / 2, HEIGHT - 12, caption, 'middle', 12, 'normal', '#4b5563'),
   ];
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">`,
-    `<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`,
-    ...body,
-    '</svg>',
-    '',
-  ].join('\n');
+  return svgDocument(WIDTH, HEIGHT, body);
 }
 
 function renderLegend(series: readonly Series[]): string {

@@ -1,14 +1,9 @@
-import { niceAxis, text } from './svg';
+import { niceAxis, svgDocument, TARGET_COLORS, text, throughputAndP99, type Panel } from './svg';
 import type { CellSummary, Summary } from './summary';
 
 const WIDTH = 1000;
 const HEIGHT = 520;
 const PLOT = { top: 130, height: 290, width: 390 };
-const COLORS: Record<string, string> = {
-  ours: '#2563eb',
-  'ours, no events': '#7c3aed',
-  baseline: '#ea580c',
-};
 
 interface Line {
   label: string;
@@ -16,13 +11,6 @@ interface Line {
   /** Dashed for the higher concurrency, so the two of one design read apart. */
   dashed: boolean;
   cells: CellSummary[];
-}
-
-interface Panel {
-  title: string;
-  axisLabel: string;
-  left: number;
-  value: (cell: CellSummary) => number;
 }
 
 /**
@@ -37,7 +25,7 @@ export function renderCurveChart(summary: Summary, caption: string): string {
   const budgets = [...new Set(cells.map((cell) => cell.dbCpu as number))].sort((a, b) => a - b);
   const connections = [...new Set(cells.map((cell) => cell.connections))].sort((a, b) => a - b);
   const lines: Line[] = [];
-  for (const target of Object.keys(COLORS)) {
+  for (const [target, color] of Object.entries(TARGET_COLORS)) {
     connections.forEach((count, index) => {
       const own = cells
         .filter((cell) => cell.target === target && cell.connections === count)
@@ -45,36 +33,22 @@ export function renderCurveChart(summary: Summary, caption: string): string {
       if (own.length === 0) return;
       lines.push({
         label: `${target}, ${count} conn`,
-        color: COLORS[target] as string,
+        color,
         dashed: index > 0,
         cells: own,
       });
     });
   }
-  const panels: Panel[] = [
-    {
-      title: 'Purchases/s (higher is better)',
-      axisLabel: 'purchases/s',
-      left: 90,
-      value: (cell) => cell.requestsPerSecond,
-    },
-    {
-      title: 'p99 latency (ms, lower is better)',
-      axisLabel: 'ms',
-      left: 580,
-      value: (cell) => cell.latencyMs.p99,
-    },
-  ];
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">`,
-    `<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`,
+  const panels = throughputAndP99(
+    { title: 'Purchases/s (higher is better)', axisLabel: 'purchases/s' },
+    [90, 580],
+  );
+  return svgDocument(WIDTH, HEIGHT, [
     text(WIDTH / 2, 30, 'Purchases against the database’s CPU budget', 'middle', 18, 'bold'),
     renderLegend(lines),
     ...panels.map((panel) => renderPanel(panel, lines, budgets)),
     text(WIDTH / 2, HEIGHT - 12, caption, 'middle', 11, 'normal', '#4b5563'),
-    '</svg>',
-    '',
-  ].join('\n');
+  ]);
 }
 
 function renderLegend(lines: readonly Line[]): string {
