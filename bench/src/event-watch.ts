@@ -1,4 +1,5 @@
-import { cloudEventSchema, EVENTS_EXCHANGE } from '@subscriptions/contracts';
+import { EVENTS_EXCHANGE } from '@subscriptions/contracts';
+import { readEvent } from '@subscriptions/tools';
 import amqp from 'amqplib';
 import type { Cleanup } from '../../test-support/cleanup';
 
@@ -34,14 +35,9 @@ export async function watchEvents(amqpUrl: string, cleanup: Cleanup): Promise<Ev
     queue,
     (message) => {
       if (!message || !delays) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(message.content.toString('utf8'));
-      } catch {
-        return; // not an event of ours: nothing to time
-      }
-      const event = cloudEventSchema.safeParse(body);
-      if (event.success) delays.push(Date.now() - Date.parse(event.data.time));
+      // Anything that is not an event of ours has no time to measure.
+      const read = readEvent(message.content);
+      if (read.ok) delays.push(Date.now() - Date.parse(read.event.time));
     },
     { noAck: true },
   );

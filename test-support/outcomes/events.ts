@@ -1,19 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import {
-  CLOUD_EVENT_TYPES,
-  type CloudEvent,
-  cloudEventSchema,
-  EVENTS_EXCHANGE,
-  type EventType,
-} from '@subscriptions/contracts';
-import amqp, { type ConsumeMessage } from 'amqplib';
+import { CLOUD_EVENT_TYPES, type CloudEvent, type EventType } from '@subscriptions/contracts';
+import { subscribeToEvents } from '@subscriptions/tools';
+import amqp, { type MessageProperties } from 'amqplib';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 
 /** An event as a subscriber received it: its body checked against the contract, and when. */
 export interface ReceivedEvent {
   event: CloudEvent;
   routingKey: string;
-  properties: ConsumeMessage['properties'];
+  properties: MessageProperties;
   /** `performance.now()` on arrival. */
   receivedAt: number;
 }
@@ -25,7 +20,7 @@ export interface ReceivedEvent {
  */
 export interface EventSubscriber {
   readonly received: readonly ReceivedEvent[];
-  /** Bodies that were not a CloudEvent of the contract, as text. */
+  /** Bodies that were not a CloudEvent of the contract: why, with the body quoted. */
   readonly invalid: readonly string[];
   /** Resolves once `count` events have arrived; fails naming how many did after `timeoutMs`. */
   waitFor(count: number, timeoutMs: number): Promise<void>;
@@ -34,39 +29,18 @@ export interface EventSubscriber {
 
 export async function openEventSubscriber(amqpUrl: string): Promise<EventSubscriber> {
   const connection = await amqp.connect(amqpUrl);
-  const channel = await connection.createChannel();
-  await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
-  const { queue } = await channel.assertQueue('', { exclusive: true });
-  await channel.bindQueue(queue, EVENTS_EXCHANGE, '#');
   const received: ReceivedEvent[] = [];
   const invalid: string[] = [];
   const waiters = new Set<() => void>();
-  await channel.consume(
-    queue,
-    (message) => {
-      if (!message) return;
-      const text = message.content.toString('utf8');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-      const event = cloudEventSchema.safeParse(parsed);
-      if (event.success) {
-        received.push({
-          event: event.data,
-          routingKey: message.fields.routingKey,
-          properties: message.properties,
-          receivedAt: performance.now(),
-        });
-      } else {
-        invalid.push(text);
-      }
+  await subscribeToEvents({
+    model: connection,
+    patterns: ['#'],
+    onEvent: ({ event, routingKey, properties }) => {
+      received.push({ event, routingKey, properties, receivedAt: performance.now() });
       for (const waiter of waiters) waiter();
     },
-    { noAck: true },
-  );
+    onRefused: ({ reason }) => invalid.push(reason),
+  });
   return {
     received,
     invalid,

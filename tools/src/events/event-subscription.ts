@@ -1,5 +1,5 @@
 import { EVENTS_EXCHANGE, HEADER_REQUEST_ID, type CloudEvent } from '@subscriptions/contracts';
-import type { ChannelModel } from 'amqplib';
+import type { ChannelModel, MessageProperties } from 'amqplib';
 import { readEvent } from './read-event';
 
 /** Messages delivered before their acks; enough to keep a terminal busy, bounded all the same. */
@@ -9,6 +9,9 @@ export interface EventDelivery {
   event: CloudEvent;
   /** The `x-request-id` header: the HTTP request whose command made the change. */
   requestId: string | undefined;
+  routingKey: string;
+  /** The message's properties as the broker delivered them (`messageId` is the event's id). */
+  properties: MessageProperties;
 }
 
 export interface RefusedDelivery {
@@ -60,14 +63,17 @@ export async function subscribeToEvents(options: {
     const read = readEvent(message.content);
     const requestId: unknown = message.properties.headers?.[HEADER_REQUEST_ID];
     const messageId: unknown = message.properties.messageId;
+    const { routingKey } = message.fields;
     if (read.ok) {
       onEvent({
         event: read.event,
         requestId: typeof requestId === 'string' ? requestId : undefined,
+        routingKey,
+        properties: message.properties,
       });
     } else {
       onRefused({
-        routingKey: message.fields.routingKey,
+        routingKey,
         messageId: typeof messageId === 'string' ? messageId : undefined,
         reason: read.reason,
       });
