@@ -34,16 +34,16 @@ export const UNSIGNED_COMMAND_IDS = 'subscriptions: auth is off';
 const MAC_BYTES = 16;
 
 /**
- * 122 random bits: a version 4 UUID's. Node draws those from a cache of random bytes, where
- * `randomBytes` asks the kernel every time, which costs more than the rest of minting.
+ * 122 random bits: a version 4 UUID's. Node fills a cache of random bytes for many UUIDs at a
+ * time, where a `randomBytes` call per id costs more than the rest of minting.
  */
 const nonce = () => Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
 
 /**
  * Command ids are self-describing and signed: `<type>.<accepted at, base 36>.<deadline, base 36,
- * or empty>.<owner, base64url>.<nonce>.<mac>`. The producer hands one out the moment the broker confirms a command, when the
- * database may be away, so a pending command's type, owner and acceptance time live in its id;
- * the MAC (HMAC-SHA256, keyed from the service's secret) makes an id nobody minted read as
+ * or empty>.<owner, base64url>.<nonce>.<mac>`. The producer hands one out the moment the broker
+ * confirms a command, when the database may be away, so a pending command's type, owner and
+ * acceptance time live in its id; the MAC (HMAC-SHA256, keyed from the service's secret) makes an id nobody minted read as
  * unknown rather than as pending. The id is the command's AMQP message id too.
  */
 export function createCommandIds(secret: string): CommandIds {

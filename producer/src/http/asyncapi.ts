@@ -555,8 +555,3 @@ export function createAsyncApiDocument(): AsyncApiDocument {
     components: { messages },
   };
 }
-
-/** The committed copy of the document: two-space JSON in document order, a final newline. */
-export function renderAsyncApiFile(document: object = createAsyncApiDocument()): string {
-  return `${JSON.stringify(document, null, 2)}\n`;
-}

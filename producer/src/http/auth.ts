@@ -31,6 +31,14 @@ export function principalOf(res: Response): Principal {
   return (res.locals['principal'] as Principal | undefined) ?? ANONYMOUS;
 }
 
+/**
+ * The user whose subscriptions are all a caller may see and change: its own for anyone but an
+ * admin, none (undefined: everyone's) for an admin.
+ */
+export function confinedUserOf(principal: Principal): number | undefined {
+  return principal.admin ? undefined : (principal.userId ?? undefined);
+}
+
 /** What RFC 6750 allows inside `error_description="..."`: printable ASCII except `"` and `\`. */
 const DESCRIPTION_UNSAFE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g;
 

@@ -4,6 +4,12 @@ import type { CommandTicket } from '../commands/command-ids';
 import { AppError } from '../errors';
 import { PROBLEMS, problemBody } from './problem';
 
+/** Seconds a client should wait before polling a pending command again. */
+export const POLL_AFTER_SECONDS = 1;
+
+/** The path of the command resource. */
+export const commandLocation = (commandId: string) => `/api/v1/commands/${commandId}`;
+
 /** The status a command that was applied answers with. */
 export const SUCCESS_STATUS: Record<CommandName, number> = {
   purchase: 201,

@@ -1,13 +1,12 @@
+import type { RecordedOutcome } from '@subscriptions/platform';
 import { Router } from 'express';
 import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
-import type { RecordedOutcome } from '@subscriptions/platform';
-import { commandResource } from './command-outcome';
+import { commandResource, POLL_AFTER_SECONDS } from './command-outcome';
 import { commandPathSchema } from './schemas';
 import { nameRoute } from './matched-route';
-import { POLL_AFTER_SECONDS } from './subscriptions-router';
 import { parseOrThrow } from './validation';
 
 /**

@@ -1,12 +1,9 @@
 import { Router } from 'express';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
-import { principalOf } from './auth';
-import { eventsQuerySchema } from './schemas';
+import { confinedUserOf, principalOf } from './auth';
+import { DEFAULT_PAGE_SIZE, eventsQuerySchema } from './schemas';
 import { nameRoute } from './matched-route';
 import { parseOrThrow } from './validation';
-
-/** Page size when the client does not ask for one. */
-const DEFAULT_PAGE_SIZE = 20;
 
 /**
  * `/api/v1/events`: every applied change as the CloudEvent the events exchange carries, oldest
@@ -21,9 +18,8 @@ export function createEventsRouter(deps: {
 
   router.get('/', nameRoute, async (req, res) => {
     const query = parseOrThrow(eventsQuerySchema, req.query, 'query');
-    const principal = principalOf(res);
     const page = await queries.listEvents({
-      userId: principal.admin ? undefined : (principal.userId ?? undefined),
+      userId: confinedUserOf(principalOf(res)),
       subscriptionId: query.subscription_id,
       type: query.type,
       limit: query.limit ?? DEFAULT_PAGE_SIZE,

@@ -558,7 +558,10 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
   });
 }
 
-/** The committed copy of the document: two-space JSON in document order, a final newline. */
-export function renderOpenApiFile(document: object = createOpenApiDocument()): string {
+/**
+ * The committed copy of a document (the OpenAPI or the AsyncAPI one): two-space JSON in document
+ * order, a final newline.
+ */
+export function renderDocumentFile(document: object): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }

@@ -67,8 +67,18 @@ function positiveIntegerParamSchema(max: number) {
 
 /** Ids are positive safe integers, as in the message schemas. */
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
-/** The most subscriptions one page of the list holds. */
+/** The most items (subscriptions, events) one page of a list holds. */
 export const MAX_PAGE_SIZE = 100;
+/** Page size when the client does not ask for one. */
+export const DEFAULT_PAGE_SIZE = 20;
+
+/** `limit` of a list: optional, the routers fill in the default. */
+const pageLimitSchema = positiveIntegerParamSchema(MAX_PAGE_SIZE)
+  .optional()
+  .meta({
+    description: `Page size, 1 to ${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})`,
+    param: { example: 20 },
+  });
 
 /** A subscription id in the path. */
 export const subscriptionIdParamSchema = positiveIntegerParamSchema(MAX_ID);
@@ -89,9 +99,7 @@ export const listQuerySchema = z.strictObject({
   status: subscriptionStatusSchema
     .optional()
     .meta({ description: 'Only subscriptions in this status', param: { example: 'ACTIVE' } }),
-  limit: positiveIntegerParamSchema(MAX_PAGE_SIZE)
-    .optional()
-    .meta({ description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 20)`, param: { example: 20 } }),
+  limit: pageLimitSchema,
   starting_after: positiveIntegerParamSchema(MAX_ID)
     .optional()
     .meta({
@@ -108,9 +116,7 @@ export const eventsQuerySchema = z.strictObject({
       description: 'Cursor: the id of the last event seen; the feed goes on after it',
       param: { example: 1042 },
     }),
-  limit: positiveIntegerParamSchema(MAX_PAGE_SIZE)
-    .optional()
-    .meta({ description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 20)`, param: { example: 20 } }),
+  limit: pageLimitSchema,
   subscription_id: positiveIntegerParamSchema(MAX_ID)
     .optional()
     .meta({ description: 'Only this subscription’s events', param: { example: 42 } }),

@@ -6,12 +6,13 @@ import type { CommandIds, CommandTicket } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { ProducerMetrics } from '../metrics';
 import type { SubscriptionQueries } from '../read-model/subscription-queries';
-import { principalOf } from './auth';
-import { commandResource, unwrap } from './command-outcome';
+import { confinedUserOf, principalOf } from './auth';
+import { commandLocation, commandResource, POLL_AFTER_SECONDS, unwrap } from './command-outcome';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
 import { nameRoute } from './matched-route';
 import { readPreference } from './prefer';
 import {
+  DEFAULT_PAGE_SIZE,
   listQuerySchema,
   purchaseRequestSchema,
   statusChangeRequestSchema,
@@ -36,19 +37,9 @@ const requireJson: RequestHandler = (req, _res, next) => {
 
 const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
 
-/** Seconds a client should wait before polling a pending command again. */
-export const POLL_AFTER_SECONDS = 1;
-
-/** The path of the command resource. */
-export const commandLocation = (commandId: string) => `/api/v1/commands/${commandId}`;
-
-/** Page size when the client does not ask for one. */
-const DEFAULT_PAGE_SIZE = 20;
-
 /** Reads by a caller who is not admin see only their own subscriptions; others look absent. */
 function ownerFilter(res: Response): number | undefined {
-  const principal = principalOf(res);
-  return principal.admin ? undefined : (principal.userId ?? undefined);
+  return confinedUserOf(principalOf(res));
 }
 
 function notFound(id: number): AppError {
@@ -164,7 +155,7 @@ export function createSubscriptionsRouter(deps: {
       commandId,
       requestId: String(res.locals['requestId']),
       idempotency,
-      actingUserId: principal.admin ? undefined : (principal.userId ?? undefined),
+      actingUserId: confinedUserOf(principal),
     };
     const stop = metrics.rpcDuration.startTimer({ command });
     let outcome: string | undefined;
