@@ -33,6 +33,11 @@ export const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 
 export const HEADER_REQUEST_ID = 'x-request-id';
 /**
+ * A request id the service keeps (the producer's X-Request-Id, the header above, the history's
+ * and the command records' columns): printable ASCII without spaces, at most 128 characters.
+ */
+export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+/**
  * Absolute deadline of a command, epoch milliseconds; the consumer drops commands past it. An
  * asynchronous command has none: it waits in the queue until it can be applied.
  */

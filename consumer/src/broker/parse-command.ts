@@ -7,6 +7,7 @@ import {
   HEADER_REQUEST_ID,
   idSchema,
   purchaseCommandSchema,
+  REQUEST_ID_PATTERN,
   subscriptionCommandSchema,
   type CommandName,
   type QueueName,
@@ -57,7 +58,10 @@ export function identityOf(message: ConsumeMessage): CommandIdentity {
   const messageId: unknown = message.properties.messageId;
   return {
     messageId: typeof messageId === 'string' && messageId !== '' ? messageId : undefined,
-    requestId: typeof requestId === 'string' && requestId !== '' ? requestId : undefined,
+    // A publisher other than the producer may send anything: an id the database cannot keep
+    // would fail the whole batch, so it is dropped instead.
+    requestId:
+      typeof requestId === 'string' && REQUEST_ID_PATTERN.test(requestId) ? requestId : undefined,
     idempotency:
       typeof key === 'string' && key.length > 0 && key.length <= 255 && typeof scope === 'string'
         ? { scope, key }

@@ -1,15 +1,9 @@
-import {
-  HEADER_REQUEST_ID,
-  QUEUES,
-  UNAPPLIED_QUEUE,
-  type QueueName,
-  type ReplyError,
-} from '@subscriptions/contracts';
+import { QUEUES, UNAPPLIED_QUEUE, type QueueName, type ReplyError } from '@subscriptions/contracts';
 import { classifyDatabaseError } from '@subscriptions/platform';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { UnappliedCommand } from '../subscriptions/repository';
-import { deadlineOf, parseCommand } from './parse-command';
+import { deadlineOf, identityOf, parseCommand } from './parse-command';
 import { retryDelayMs } from './retry-policy';
 
 export interface UnappliedRecorder {
@@ -93,11 +87,10 @@ export async function startUnappliedRecorder(deps: {
       settle(() => channel.ack(message));
       return;
     }
-    const requestId: unknown = message.properties.headers?.[HEADER_REQUEST_ID];
     const unapplied: UnappliedCommand = {
       commandId,
       error: unappliedError(message, now()),
-      requestId: typeof requestId === 'string' ? requestId : undefined,
+      requestId: identityOf(message).requestId,
     };
     for (let attempt = 1; ; attempt += 1) {
       try {

@@ -154,6 +154,25 @@ export interface SubscriptionRepository {
   purgeRecordsBefore(before: Date, limit: number): Promise<number>;
 }
 
+/** Characters `command_record.refusal` holds (mysql-init/005-command-record.sql). */
+const REFUSAL_CHARS = 1024;
+
+/**
+ * A refusal as its record keeps it: its JSON, the message cut short (ending in "…") where the
+ * whole would not fit. Only a poison command's parser message can be that long, and a value
+ * over the column's size would fail the statement, and so the record, for good.
+ */
+function refusalText(error: ReplyError): string {
+  let text = JSON.stringify(error);
+  let { message } = error;
+  while (text.length > REFUSAL_CHARS) {
+    // JSON escapes can make a character longer than one: cut, measure again.
+    message = message.slice(0, Math.max(0, message.length - (text.length - REFUSAL_CHARS) - 1));
+    text = JSON.stringify({ ...error, message: `${message}…` });
+  }
+  return text;
+}
+
 const INSERT_RECORDS = `INSERT INTO command_record
     (accepted_at, id_hash, event_id, refusal, request_id, completed_at) VALUES ?`;
 
@@ -183,7 +202,7 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
       const { acceptedAt, idHash } = commandRecordKey(commandId);
       await pool.query({
         sql: INSERT_RECORDS_UNLESS_THERE,
-        values: [[[acceptedAt, idHash, null, JSON.stringify(error), requestId ?? null, now]]],
+        values: [[[acceptedAt, idHash, null, refusalText(error), requestId ?? null, now]]],
         timeout: STATEMENT_TIMEOUT_MS,
       });
     },
@@ -365,7 +384,7 @@ function bindTransaction(
                 : 'eventId' in result
                   ? result.eventId
                   : null;
-            const refusal = 'refusal' in result ? JSON.stringify(result.refusal) : null;
+            const refusal = 'refusal' in result ? refusalText(result.refusal) : null;
             return [
               key.acceptedAt,
               key.idHash,

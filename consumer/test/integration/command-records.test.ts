@@ -99,6 +99,28 @@ describe('command records and Idempotency-Keys', () => {
     });
   });
 
+  it('keeps a refusal whose message is longer than its column, cut short', async () => {
+    const repository = createSubscriptionRepository(pool);
+    const id = commandId(Date.now(), 'long-refusal');
+    // What a poison body with many unknown keys makes the parser say, quotes included.
+    const message = `Unrecognized keys: ${Array.from({ length: 400 }, (_, i) => `"key_${i}"`).join(', ')}`;
+    await repository.recordUnapplied(
+      { commandId: id, error: { code: 'invalid_command', message }, requestId: 'req-long' },
+      new Date(),
+    );
+    const { acceptedAt, idHash } = commandRecordKey(id);
+    const [rows] = await db.pool.query<RowDataPacket[]>(
+      'SELECT refusal, request_id FROM command_record WHERE accepted_at = ? AND id_hash = ?',
+      [acceptedAt, idHash],
+    );
+    const kept = JSON.parse(String(rows[0]?.['refusal'])) as { code: string; message: string };
+    expect(kept.code).toBe('invalid_command');
+    expect(kept.message.endsWith('…')).toBe(true);
+    expect(message.startsWith(kept.message.slice(0, -1))).toBe(true);
+    expect(String(rows[0]?.['refusal']).length).toBeLessThanOrEqual(1024);
+    expect(rows[0]?.['request_id']).toBe('req-long');
+  });
+
   it('purges records and keys of commands accepted before the cut-off, oldest first', async () => {
     const old = Date.now() - 48 * 3_600_000;
     await apply([

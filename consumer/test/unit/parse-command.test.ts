@@ -69,6 +69,17 @@ describe('identityOf', () => {
     });
   });
 
+  it('keeps a request id only as the producer would make one', () => {
+    const withRequestId = (id: string) =>
+      identityOf(message({ messageId: 'm-1', headers: { 'x-request-id': id } })).requestId;
+    expect(withRequestId('req-1')).toBe('req-1');
+    expect(withRequestId('r'.repeat(128))).toBe('r'.repeat(128));
+    expect(withRequestId('r'.repeat(129))).toBeUndefined();
+    expect(withRequestId('two words')).toBeUndefined();
+    expect(withRequestId('naïve')).toBeUndefined();
+    expect(withRequestId('')).toBeUndefined();
+  });
+
   it('ignores an empty message id, a key over 255 characters and a key without scope', () => {
     const tooLong = { 'x-idempotency-key': 'k'.repeat(256), 'x-idempotency-scope': 's' };
     expect(identityOf(message({ messageId: '', headers: tooLong }))).toEqual({
