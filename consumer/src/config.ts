@@ -13,11 +13,15 @@ const configSchema = z.object({
     .regex(/^[A-Za-z0-9_]{1,64}$/, 'letters, digits and underscores, at most 64')
     .default('subscriptions'),
   /**
-   * Commands one consumer holds at once (its prefetch). Those that arrive together are applied
+   * Commands one consumer holds at once from each command queue (its prefetch, which RabbitMQ
+   * applies to each of its subscriptions). Those that arrive together are applied
    * in one transaction, up to BATCH_SIZE each and CONSUMER_TRANSACTIONS at a time.
    */
   CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
-  /** Transactions at once; the MySQL pool has one more connection (for housekeeping). */
+  /**
+   * Most transactions at once; a further one starts beside a running one only when a full batch
+   * waits (batch-queue.ts). The MySQL pool has one more connection (for housekeeping).
+   */
   CONSUMER_TRANSACTIONS: z.coerce.number().int().min(1).max(64).default(2),
   /** Most commands in one transaction; 1 turns group commit off. */
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(64),

@@ -21,12 +21,15 @@ async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
   const logger = createLogger('consumer', config.LOG_LEVEL);
-  const pool = createDatabasePool({
+  const database = {
     host: config.MYSQL_HOST,
     port: config.MYSQL_PORT,
     user: config.MYSQL_USER,
     password: config.MYSQL_PASSWORD,
     database: config.MYSQL_DATABASE,
+  };
+  const pool = createDatabasePool({
+    ...database,
     connectionLimit: config.CONSUMER_TRANSACTIONS + 1,
   });
   const repository = createSubscriptionRepository(pool);
@@ -62,14 +65,7 @@ async function main(): Promise<void> {
   });
   // The relay's lead is a lock on a connection of its own, held while it leads.
   const relayPool = config.EVENTS_ENABLED
-    ? createDatabasePool({
-        host: config.MYSQL_HOST,
-        port: config.MYSQL_PORT,
-        user: config.MYSQL_USER,
-        password: config.MYSQL_PASSWORD,
-        database: config.MYSQL_DATABASE,
-        connectionLimit: 1,
-      })
+    ? createDatabasePool({ ...database, connectionLimit: 1 })
     : undefined;
   if (relayPool) {
     relay = startEventRelay({

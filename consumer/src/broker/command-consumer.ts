@@ -21,8 +21,9 @@ export interface CommandConsumer {
 const RECORDER_PREFETCH = 16;
 
 /**
- * The consumer's side of the broker, rebuilt on every (re)connect: one channel with `prefetch`
- * commands in hand at most and the command listener on it, and one for the unapplied recorder.
+ * The consumer's side of the broker, rebuilt on every (re)connect: one channel with the command
+ * listener on it, `prefetch` commands in hand at most from each queue (RabbitMQ applies a
+ * non-global prefetch to each subscription), and one for the unapplied recorder.
  */
 export function createCommandConsumer(deps: {
   prefetch: number;

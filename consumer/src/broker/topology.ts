@@ -8,17 +8,15 @@ import {
   UNAPPLIED_QUEUE,
 } from '@subscriptions/contracts';
 import type { Channel } from 'amqplib';
-import { assertEventsExchange } from '../events/event-publisher';
 
 /**
- * Declares the exchange, the three command queues, the dead-letter path (two queues) and the
- * events exchange (for subscribers to bind to before the first event). Idempotent;
+ * Declares the exchange, the three command queues and the dead-letter path (two queues); the
+ * events exchange is the event publisher's (events/event-publisher.ts). Idempotent;
  * the consumer owns the queues, so a command published before any consumer ever ran is
  * refused as unroutable rather than parked where nobody reads it.
  */
 export async function assertTopology(channel: Channel): Promise<void> {
   await channel.assertExchange(EXCHANGE, 'direct', { durable: true });
-  await assertEventsExchange(channel);
   await channel.assertExchange(DEAD_LETTER_EXCHANGE, 'fanout', { durable: true });
   // The fanout gives each dead letter to both: the operators' queue, and the one whose reader
   // records that the command ended unapplied.

@@ -18,7 +18,7 @@ const COMMAND_ID = /^[\x21-\x7e]{1,255}$/;
  * What a command that ended on the dead-letter exchange answers when it is looked up: it was not
  * applied, and this says why. Poison keeps the reason it could not be read.
  */
-export function unappliedError(message: ConsumeMessage, now: number): ReplyError {
+function unappliedError(message: ConsumeMessage, now: number): ReplyError {
   const headers = message.properties.headers ?? {};
   const queue: unknown = headers['x-first-death-queue'];
   if (typeof queue === 'string' && (QUEUES as readonly string[]).includes(queue)) {

@@ -19,13 +19,6 @@ export interface EventPublisher {
   publish(events: readonly OutboxEvent[]): Promise<void>;
 }
 
-/** Declares the events exchange: durable, topic, routed by each event's CloudEvents `type`. */
-export async function assertEventsExchange(channel: {
-  assertExchange: ConfirmChannel['assertExchange'];
-}): Promise<void> {
-  await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
-}
-
 export function createEventPublisher(logger: Logger): EventPublisher & { close(): void } {
   let channel: ConfirmChannel | undefined;
   return {
@@ -44,7 +37,9 @@ export function createEventPublisher(logger: Logger): EventPublisher & { close()
         // rebuild every channel through the same setup.
         model.close().catch(() => undefined);
       });
-      await assertEventsExchange(opened);
+      // Declared on every connection, so subscribers can bind before the first event: durable,
+      // topic, routed by each event's CloudEvents `type`.
+      await opened.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
       channel = opened;
     },
 

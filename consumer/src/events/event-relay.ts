@@ -34,7 +34,7 @@ export interface RelaySettings {
   recordEveryMs: number;
 }
 
-export const DEFAULT_RELAY_SETTINGS: RelaySettings = {
+const DEFAULT_RELAY_SETTINGS: RelaySettings = {
   pollMs: 25,
   leadRetryMs: 1_000,
   batchSize: 500,

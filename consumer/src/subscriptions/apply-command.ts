@@ -50,12 +50,12 @@ export type ExecuteBatch = (items: readonly BatchItem[]) => Promise<BatchOutcome
 const hash16 = (text: string) => createHash('sha256').update(text).digest().subarray(0, 16);
 
 /** The Idempotency-Key in the scope of its caller, as the key table holds it. */
-export function keyHashOf({ scope, key }: { scope: string; key: string }): Buffer {
+function keyHashOf({ scope, key }: { scope: string; key: string }): Buffer {
   return hash16(`${scope}:${key}`);
 }
 
 /** Fingerprint of what a command asks for: a key reused for another request is refused. */
-export function requestHashOf(command: Command): Buffer {
+function requestHashOf(command: Command): Buffer {
   return hash16(JSON.stringify([command.name, command.body]));
 }
 
