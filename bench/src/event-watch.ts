@@ -1,4 +1,5 @@
 import { EVENTS_EXCHANGE } from '@subscriptions/contracts';
+import { assertEventsExchange } from '@subscriptions/platform';
 import { readEvent } from '@subscriptions/tools';
 import amqp from 'amqplib';
 import type { Cleanup } from '../../test-support/cleanup';
@@ -27,7 +28,7 @@ export async function watchEvents(amqpUrl: string, cleanup: Cleanup): Promise<Ev
   const connection = await amqp.connect(amqpUrl);
   cleanup.add('close the event watch', () => connection.close());
   const channel = await connection.createChannel();
-  await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+  await assertEventsExchange(channel);
   const { queue } = await channel.assertQueue('', { exclusive: true });
   await channel.bindQueue(queue, EVENTS_EXCHANGE, '#');
   let delays: number[] | undefined;

@@ -7,3 +7,4 @@ export * from './shutdown';
 export * from './subscription-rows';
 export * from './environment';
 export * from './event-rows';
+export * from './events-exchange';

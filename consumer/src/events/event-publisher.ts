@@ -3,6 +3,7 @@ import {
   EVENTS_EXCHANGE,
   HEADER_REQUEST_ID,
 } from '@subscriptions/contracts';
+import { assertEventsExchange } from '@subscriptions/platform';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { OutboxEvent } from './outbox';
@@ -37,9 +38,7 @@ export function createEventPublisher(logger: Logger): EventPublisher & { close()
         // rebuild every channel through the same setup.
         model.close().catch(() => undefined);
       });
-      // Declared on every connection, so subscribers can bind before the first event: durable,
-      // topic, routed by each event's CloudEvents `type`.
-      await opened.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+      await assertEventsExchange(opened);
       channel = opened;
     },
 

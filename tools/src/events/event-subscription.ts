@@ -1,4 +1,5 @@
 import { EVENTS_EXCHANGE, HEADER_REQUEST_ID, type CloudEvent } from '@subscriptions/contracts';
+import { assertEventsExchange } from '@subscriptions/platform';
 import type { ChannelModel, MessageProperties } from 'amqplib';
 import { readEvent } from './read-event';
 
@@ -49,8 +50,7 @@ export async function subscribeToEvents(options: {
   channel.on('error', (error: Error) => end(error));
   channel.on('close', () => end(new Error('the channel was closed')));
 
-  // The same declaration as the consumer's, which publishes there: durable, topic.
-  await channel.assertExchange(EVENTS_EXCHANGE, 'topic', { durable: true });
+  await assertEventsExchange(channel);
   // Exclusive and server-named: it lives as long as this connection, and is never shared.
   const { queue } = await channel.assertQueue('', { exclusive: true, durable: false });
   for (const pattern of patterns) await channel.bindQueue(queue, EVENTS_EXCHANGE, pattern);
