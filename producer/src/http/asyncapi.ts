@@ -6,7 +6,6 @@ import {
   DEAD_LETTER_EXCHANGE,
   DEAD_LETTER_QUEUE,
   DIRECT_REPLY_QUEUE,
-  EVENT_SOURCE,
   EVENTS_EXCHANGE,
   EXCHANGE,
   HEADER_ACTING_USER,
@@ -30,6 +29,7 @@ import {
   activeSubscriptionExample,
   canceledSubscriptionExample,
   EXAMPLE_REQUEST_ID,
+  eventExamples,
 } from './openapi-examples';
 
 /** The AMQP bindings this document is written against (AsyncAPI bindings repository). */
@@ -291,29 +291,14 @@ const deadLetteredCommandMessage: AsyncApiMessage = {
   ],
 };
 
-interface SubscriptionExample {
-  id: number;
-  user_id: number;
-  status: string;
-  created_at: string;
-  updated_at: string | null;
-}
-
-const EVENT_TEXT: Record<CloudEventType, { title: string; after: SubscriptionExample }> = {
-  'subscription.purchased': { title: 'Subscription purchased', after: activeSubscriptionExample },
-  'subscription.canceled': { title: 'Subscription canceled', after: canceledSubscriptionExample },
-  'subscription.restarted': {
-    title: 'Subscription restarted',
-    after: {
-      ...activeSubscriptionExample,
-      updated_at: '2026-11-04T08:00:00.000Z',
-    },
-  },
+const EVENT_TITLES: Record<CloudEventType, string> = {
+  'subscription.purchased': 'Subscription purchased',
+  'subscription.canceled': 'Subscription canceled',
+  'subscription.restarted': 'Subscription restarted',
 };
 
-function eventMessage(type: CloudEventType, index: number): AsyncApiMessage {
-  const { title, after } = EVENT_TEXT[type];
-  const time = after.updated_at ?? after.created_at;
+function eventMessage(type: CloudEventType): AsyncApiMessage {
+  const title = EVENT_TITLES[type];
   return {
     name: type,
     title,
@@ -331,16 +316,7 @@ function eventMessage(type: CloudEventType, index: number): AsyncApiMessage {
         name: type,
         summary: title,
         headers: { [HEADER_REQUEST_ID]: EXAMPLE_REQUEST_ID },
-        payload: {
-          specversion: '1.0',
-          id: String(101 + index * 16),
-          source: EVENT_SOURCE,
-          type,
-          subject: String(after.id),
-          time,
-          datacontenttype: 'application/json',
-          data: { subscription: after, version: index },
-        },
+        payload: eventExamples[type],
       },
     ],
   };
@@ -502,9 +478,9 @@ export function createAsyncApiDocument(): AsyncApiDocument {
     bindings: { amqp: { ack: true, bindingVersion: AMQP_BINDING_VERSION } },
   };
 
-  Object.values(CLOUD_EVENT_TYPES).forEach((type, index) => {
+  Object.values(CLOUD_EVENT_TYPES).forEach((type) => {
     const id = eventId(type);
-    messages[id] = eventMessage(type, index);
+    messages[id] = eventMessage(type);
     channels[id] = {
       address: type,
       title: `${type} events`,

@@ -1,3 +1,4 @@
+import { EVENT_SOURCE, type CloudEventType } from '@subscriptions/contracts';
 import type { ErrorCode } from '../errors';
 import { PROBLEMS, problemType } from './problem';
 
@@ -41,29 +42,55 @@ export const historyExample = {
   ],
 };
 
-/** The cancel of the history above as its CloudEvent, as the feed and the events exchange carry it. */
-export const canceledEventExample = {
-  specversion: '1.0',
-  id: '117',
-  source: '/api/v1/subscriptions',
-  type: 'subscription.canceled',
-  subject: '42',
-  time: '2026-11-03T14:05:12.000Z',
-  datacontenttype: 'application/json',
-  data: { subscription: canceledSubscriptionExample, version: 1 },
+/** The restart that would follow the cancel above. */
+const restartedSubscriptionExample = {
+  ...activeSubscriptionExample,
+  updated_at: '2026-11-04T08:00:00.000Z',
+};
+
+/** A change of the example subscription as its CloudEvent, as the feed and the exchange carry it. */
+function eventExample(
+  id: number,
+  type: CloudEventType,
+  subscription: { id: number; created_at: string; updated_at: string | null },
+  version: number,
+) {
+  return {
+    specversion: '1.0',
+    id: String(id),
+    source: EVENT_SOURCE,
+    type,
+    subject: String(subscription.id),
+    time: subscription.updated_at ?? subscription.created_at,
+    datacontenttype: 'application/json',
+    data: { subscription, version },
+  };
+}
+
+/** The purchase and the cancel of the history above, and a restart after them, as events. */
+export const eventExamples: Record<CloudEventType, ReturnType<typeof eventExample>> = {
+  'subscription.purchased': eventExample(
+    101,
+    'subscription.purchased',
+    activeSubscriptionExample,
+    0,
+  ),
+  'subscription.canceled': eventExample(
+    117,
+    'subscription.canceled',
+    canceledSubscriptionExample,
+    1,
+  ),
+  'subscription.restarted': eventExample(
+    133,
+    'subscription.restarted',
+    restartedSubscriptionExample,
+    2,
+  ),
 };
 
 export const eventPageExample = {
-  data: [
-    {
-      ...canceledEventExample,
-      id: '101',
-      type: 'subscription.purchased',
-      time: '2026-11-02T09:30:00.000Z',
-      data: { subscription: activeSubscriptionExample, version: 0 },
-    },
-    canceledEventExample,
-  ],
+  data: [eventExamples['subscription.purchased'], eventExamples['subscription.canceled']],
   has_more: false,
 };
 
