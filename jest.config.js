@@ -17,8 +17,9 @@ const project = (displayName, testMatch, globalSetup) => ({
   ...(globalSetup ? { globalSetup } : {}),
   rootDir: __dirname,
   testMatch,
-  // The cluster scenarios run apart, by `npm run test:cluster` (jest.cluster.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/e2e/cluster/'],
+  // The cluster scenarios and the Docker stack run apart, by `npm run test:cluster` and
+  // `npm run test:docker` (jest.cluster.config.js, jest.docker.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/e2e/cluster/', '<rootDir>/e2e/docker/'],
   transform,
   moduleNameMapper,
   testEnvironment: 'node',
