@@ -20,7 +20,7 @@ import {
 } from './schemas';
 import { parseOrThrow } from './validation';
 
-/** The largest body accepted (docs/contract.md); a larger one answers 413. */
+/** The largest body accepted (docs/api.md, "Status codes"); a larger one answers 413. */
 const BODY_LIMIT = '16kb';
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
