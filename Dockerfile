@@ -3,7 +3,8 @@
 # `consumer` also runs compose's migrate service; `tools` holds the command-line tools, kept out
 # of the service images. Compose builds them all from here (docker-compose.yml).
 
-# Every workspace compiled once, from the dependencies of the whole lockfile.
+# The three workspaces compiled once, with their dependencies and what they build with (their
+# devDependencies: TypeScript and the types), none of the repository's test and lint tooling.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # Every workspace's manifest first (npm ci checks them against the lockfile), so the dependency
@@ -15,7 +16,8 @@ COPY producer/package.json producer/
 COPY consumer/package.json consumer/
 COPY tools/package.json tools/
 COPY bench/package.json bench/
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+  --workspace producer --workspace consumer --workspace tools
 COPY tsconfig.base.json ./
 COPY contracts/ contracts/
 COPY platform/ platform/

@@ -216,13 +216,18 @@ describe('the compose stack on a real Docker engine', () => {
         await sleep(3_000);
         const faultAt = performance.now();
         await project.compose(['restart', service], { timeoutMs: 180_000 });
-        const restartedIn = seconds(faultAt);
-        await waitUntilHealthy(project, { [service]: 1, consumer: 1, producer: 1 });
-        await waitUntilReady();
+        const restartedAt = performance.now();
+        // Healed once a write sent after the restart is answered 2xx: the producer published it,
+        // the consumer applied it and replied.
+        await waitUntil(
+          `a 2xx to a write sent after ${service} restarted`,
+          () => Number.isFinite(firstSuccessAfter(load.requests, restartedAt)),
+          120_000,
+          250,
+        );
         faults[service] = {
-          restart_s: restartedIn,
-          ready_after_s: seconds(faultAt),
-          first_2xx_after_ms: firstSuccessAfter(load.requests, faultAt),
+          restart_s: Math.round((restartedAt - faultAt) / 100) / 10,
+          healed_after_s: seconds(faultAt),
         };
       }
       await sleep(3_000);
@@ -233,12 +238,6 @@ describe('the compose stack on a real Docker engine', () => {
     printFigures('docker: rabbitmq and mysql restarted', { ...faults, ...figures });
 
     expect(await auditKeyedLoad(pool as mysql.Pool, load.requests)).toEqual([]);
-    // Both faults fell inside the load, and each was followed by 2xx answers again.
-    expect(
-      Object.values(faults).map(
-        (fault) => (fault as { first_2xx_after_ms: number }).first_2xx_after_ms,
-      ),
-    ).toEqual([expect.any(Number), expect.any(Number)]);
     // The restarts reached the clients: some attempts were refused or timed out, then retried.
     expect(figures.retries).toBeGreaterThan(0);
     // Healed in place: the same producer and consumer containers, never restarted.

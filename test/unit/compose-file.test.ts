@@ -537,6 +537,7 @@ interface PackageManifest {
   name: string;
   workspaces?: string[];
   dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
 }
 
 function readManifest(directory: string): PackageManifest {
@@ -639,6 +640,20 @@ describe('Dockerfile', () => {
     }
     for (const { name } of images)
       expect(build).toMatch(new RegExp(`^RUN npx tsc -b .*\\b${name}\\b`, 'm'));
+  });
+
+  it('compiles with the TypeScript and types the repository pins: each image workspace declares them alike', () => {
+    const root = readManifest('.').devDependencies ?? {};
+    for (const { name } of images) {
+      const buildTools = readManifest(name).devDependencies ?? {};
+      expect({ name, typescript: buildTools['typescript'] }).toEqual({
+        name,
+        typescript: root['typescript'],
+      });
+      for (const [tool, version] of Object.entries(buildTools)) {
+        expect({ name, tool, version }).toEqual({ name, tool, version: root[tool] });
+      }
+    }
   });
 
   it('gives every image the manifests of all workspaces, as npm ci checks them against the lockfile', () => {
