@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { createDatabasePool, createSubscriptionRepository } from '@subscriptions/store';
 import mysql from 'mysql2/promise';
 import type { MysqlServer } from '../../test-support/database';
-import { createDatabasePool } from '../../consumer/src/db/pool';
 import { purgeExpired } from '../../consumer/src/subscriptions/purge';
-import { createSubscriptionRepository } from '../../consumer/src/subscriptions/repository';
 import { type Cell, type Durations, measureCell, type Measurement } from './load';
 import { Interrupted } from './matrix';
 import { preloadDatabase } from './preload';

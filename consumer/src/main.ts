@@ -1,16 +1,18 @@
 import dotenv from 'dotenv';
 import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
+import {
+  createDatabasePool,
+  createEventOutbox,
+  createSubscriptionRepository,
+} from '@subscriptions/store';
 import { createCommandConsumer } from './broker/command-consumer';
 import { ConfigError, loadConfig } from './config';
-import { createDatabasePool } from './db/pool';
 import { createEventPublisher } from './events/event-publisher';
 import { type EventRelay, startEventRelay } from './events/event-relay';
-import { createEventOutbox } from './events/outbox';
 import { createConsumerMetrics } from './metrics';
 import { startOpsServer } from './ops-server';
 import { createBatchExecutor } from './subscriptions/apply-command';
 import { schedulePurge } from './subscriptions/purge';
-import { createSubscriptionRepository } from './subscriptions/repository';
 
 /** How long a shutdown waits for the commands in hand (a batch's statements time out sooner). */
 const COMMANDS_IN_HAND_GRACE_MS = 15_000;

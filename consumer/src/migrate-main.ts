@@ -1,7 +1,7 @@
 import dotenv from 'dotenv';
 import { describeUnreachable, isCredentialsRejected, isUnreachable } from '@subscriptions/platform';
 import { ConfigError, loadConfig } from './config';
-import { migrate } from './db/migrate';
+import { migrate } from '@subscriptions/store';
 
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });

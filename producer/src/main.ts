@@ -1,14 +1,13 @@
 import type { Server } from 'node:http';
 import dotenv from 'dotenv';
 import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
+import { createReadPool, createSubscriptionQueries } from '@subscriptions/store';
 import { createApp } from './app';
 import { createRpcClient } from './broker/rpc-client';
 import { createCommandIds, UNSIGNED_COMMAND_IDS } from './commands/command-ids';
 import { ConfigError, loadConfig, usesDevelopmentSecret } from './config';
 import { createAuthenticator } from './http/auth';
 import { createProducerMetrics } from './metrics';
-import { createReadPool } from './read-model/pool';
-import { createSubscriptionQueries } from './read-model/subscription-queries';
 
 /** How long a shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 15_000;

@@ -1,8 +1,8 @@
+import type { TransactionOutcome, UnappliedCommand } from '@subscriptions/store';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { ListenerMetrics } from '../metrics';
 import type { ExecuteBatch } from '../subscriptions/apply-command';
-import type { UnappliedCommand } from '../subscriptions/repository';
 import type { BatchOptions } from './batch-queue';
 import { type CommandListener, startCommandListener } from './command-listener';
 import { assertTopology } from './topology';
@@ -29,7 +29,7 @@ export function createCommandConsumer(deps: {
   prefetch: number;
   execute: ExecuteBatch;
   /** Records a command that ended on the dead-letter exchange, unapplied. */
-  recordUnapplied: (command: UnappliedCommand) => Promise<void>;
+  recordUnapplied: (command: UnappliedCommand) => Promise<TransactionOutcome<void>>;
   logger: Logger;
   metrics?: ListenerMetrics;
   batching?: Partial<BatchOptions>;

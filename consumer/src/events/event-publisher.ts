@@ -4,9 +4,9 @@ import {
   HEADER_REQUEST_ID,
 } from '@subscriptions/contracts';
 import { assertEventsExchange } from '@subscriptions/platform';
+import type { OutboxEvent } from '@subscriptions/store';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
-import type { OutboxEvent } from './outbox';
 
 export interface EventPublisher {
   /** Recovery setup: the events exchange and a confirm channel on a fresh connection. */

@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions/contracts';
-import { type CommandRecordKey, commandRecordKey } from '@subscriptions/platform';
 import {
   type AppliedChange,
   type CommandRecord,
+  type CommandRecordKey,
   type CommandResult,
+  commandRecordKey,
   type KeyRecord,
   recordKeyText,
   type StatusUpdateResult,
   type SubscriptionRepository,
   type SubscriptionTransaction,
-} from './repository';
+} from '@subscriptions/store';
 import { PURCHASE, STATUS_CHANGES, type StatusChange } from './state-machine';
 
 /** `actingUserId` restricts the command to that user's subscriptions (a caller who is not admin). */

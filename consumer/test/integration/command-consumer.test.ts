@@ -3,15 +3,14 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DIRECT_REPLY_QUEUE, EXCHANGE, routingKeyFor, type Reply } from '@subscriptions/contracts';
 import { connectBroker } from '@subscriptions/platform';
+import { createDatabasePool, createSubscriptionRepository } from '@subscriptions/store';
 import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
 import type { Pool } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
 import { type CommandConsumer, createCommandConsumer } from '../../src/broker/command-consumer';
-import { createDatabasePool } from '../../src/db/pool';
 import { createBatchExecutor } from '../../src/subscriptions/apply-command';
-import { createSubscriptionRepository } from '../../src/subscriptions/repository';
 
 describe('the command consumer, attached to a recovering broker connection as main.ts does', () => {
   let vhost: TestVhost;

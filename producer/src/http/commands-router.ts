@@ -1,8 +1,7 @@
-import type { RecordedOutcome } from '@subscriptions/platform';
+import type { CommandOutcome, SubscriptionQueries } from '@subscriptions/store';
 import { Router } from 'express';
 import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
-import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
 import { commandResource, POLL_AFTER_SECONDS } from './command-outcome';
 import { commandPathSchema } from './schemas';
@@ -18,7 +17,7 @@ import { parseOrThrow } from './validation';
 const DEADLINE_GRACE_MS = 120_000;
 
 /** What a synchronous command with no recorded outcome this long past its deadline ended as. */
-function expiredOutcome(deadline: number): RecordedOutcome {
+function expiredOutcome(deadline: number): CommandOutcome {
   return {
     reply: {
       ok: false,

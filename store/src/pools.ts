@@ -14,6 +14,7 @@ export interface DatabaseOptions {
 /** Seconds a statement may wait for a row lock: well inside any command deadline. */
 const LOCK_WAIT_TIMEOUT_SECONDS = 5;
 
+/** The consumer's pool: it writes, a transaction a round trip at a time. */
 export function createDatabasePool(options: DatabaseOptions): Pool {
   const pool = mysql.createPool({
     ...options,
@@ -23,7 +24,7 @@ export function createDatabasePool(options: DatabaseOptions): Pool {
     connectTimeout: 5_000,
     enableKeepAlive: true,
     charset: 'utf8mb4_unicode_ci',
-    // A transaction sends its statements a round trip at a time (db/transaction.ts). Every
+    // A transaction sends its statements a round trip at a time (transaction.ts). Every
     // value goes through the driver's escaping; no statement is pieced together from input.
     multipleStatements: true,
   });
@@ -35,6 +36,29 @@ export function createDatabasePool(options: DatabaseOptions): Pool {
     connection.query(
       `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_TIMEOUT_SECONDS}`,
     );
+  });
+  return pool;
+}
+
+/**
+ * The producer's own pool for reads. Every session is read-only, so the read side can move to
+ * a replica (point MYSQL_HOST at it) without any code change, and can never write by mistake.
+ */
+export function createReadPool(options: DatabaseOptions): Pool {
+  const pool = mysql.createPool({
+    ...options,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    // Short, so that with the read server (a replica, say) gone a GET answers 503 within about
+    // two seconds instead of holding the request: a refused port fails at once anyway.
+    connectTimeout: 2_000,
+    enableKeepAlive: true,
+    charset: 'utf8mb4_unicode_ci',
+  });
+  // As above: the callback connection, and no callback so that a failed SET fails the session.
+  pool.pool.on('connection', (connection: DriverConnection) => {
+    connection.query("SET SESSION time_zone = '+00:00'");
+    connection.query('SET SESSION TRANSACTION READ ONLY');
   });
   return pool;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { mysqlServer } from '../../../test-support/database';
-import { migrate, MYSQL_INIT_DIR } from '../../src/db/migrate';
+import { migrate, MYSQL_INIT_DIR } from '../../src/migrate';
 
 /** The files of mysql-init/ before events were published (up to 003). */
 const BEFORE_EVENTS = (name: string) => name < '004';
