@@ -1,3 +1,4 @@
+import { closeConnectionWhenChannelDies } from '@subscriptions/platform';
 import type { TransactionOutcome, UnappliedCommand } from '@subscriptions/store';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
@@ -45,10 +46,8 @@ export function createCommandConsumer(deps: {
     channel.on('error', (error: Error) => logger.warn({ err: error }, 'channel error'));
     channel.on('close', () => {
       if (current === channel) current = undefined;
-      // A channel can die alone (a protocol error); closing its connection lets recovery
-      // rebuild everything through this same attach.
-      if (!stopping) model.close().catch(() => undefined);
     });
+    closeConnectionWhenChannelDies(model, channel, () => stopping);
     await channel.prefetch(count);
     return channel;
   }

@@ -13,6 +13,7 @@ import {
   type CommandName,
   type Reply,
 } from '@subscriptions/contracts';
+import { closeConnectionWhenChannelDies } from '@subscriptions/platform';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Message } from 'amqplib';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
@@ -192,11 +193,8 @@ export function createRpcClient(deps: {
     fresh.on('drain', () => {
       saturated = false;
     });
-    fresh.on('close', () => {
-      onChannelClosed(fresh);
-      // A channel can die alone; closing its connection lets recovery rebuild both.
-      if (!retired.has(fresh)) owner.close().catch(() => undefined);
-    });
+    fresh.on('close', () => onChannelClosed(fresh));
+    closeConnectionWhenChannelDies(owner, fresh, () => retired.has(fresh));
     // Direct reply-to must be consumed (no-ack) before the first publish on this channel.
     await fresh.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
     return fresh;
@@ -210,6 +208,7 @@ export function createRpcClient(deps: {
       .then((fresh) => {
         if (model !== owner || channel !== stale) {
           // The connection went meanwhile; its own recovery builds the next channel.
+          retired.add(fresh);
           fresh.close().catch(() => undefined);
           return;
         }
