@@ -11,6 +11,26 @@ export interface DatabaseOptions {
   connectionLimit: number;
 }
 
+/** The MYSQL_* variables, as each process's config reads them. */
+export interface MysqlSettings {
+  MYSQL_HOST: string;
+  MYSQL_PORT: number;
+  MYSQL_USER: string;
+  MYSQL_PASSWORD: string;
+  MYSQL_DATABASE: string;
+}
+
+/** Where the database is and whom to log in as, from the MYSQL_* settings. */
+export function databaseAddress(settings: MysqlSettings): Omit<DatabaseOptions, 'connectionLimit'> {
+  return {
+    host: settings.MYSQL_HOST,
+    port: settings.MYSQL_PORT,
+    user: settings.MYSQL_USER,
+    password: settings.MYSQL_PASSWORD,
+    database: settings.MYSQL_DATABASE,
+  };
+}
+
 /** Seconds a statement may wait for a row lock: well inside any command deadline. */
 const LOCK_WAIT_TIMEOUT_SECONDS = 5;
 
