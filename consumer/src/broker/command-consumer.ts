@@ -37,9 +37,20 @@ export function createCommandConsumer(deps: {
 }): CommandConsumer {
   const { prefetch, execute, recordUnapplied, logger, metrics, batching } = deps;
   let current: Channel | undefined;
-  let listener: CommandListener | undefined;
-  let recorder: UnappliedRecorder | undefined;
+  /** The listener and recorder of every connection so far, until each has stopped. */
+  const running = new Set<CommandListener | UnappliedRecorder>();
   let stopping = false;
+
+  /** Stops `part` and lets it go once the commands it had in hand are settled. */
+  function stopPart(part: CommandListener | UnappliedRecorder): Promise<void> {
+    return part.stop().finally(() => running.delete(part));
+  }
+
+  /** Keeps `part` for the shutdown; once `channel` is closed it takes nothing more, so it stops. */
+  function keep(part: CommandListener | UnappliedRecorder, channel: Channel): void {
+    running.add(part);
+    channel.once('close', () => void stopPart(part));
+  }
 
   async function openChannel(model: ChannelModel, count: number): Promise<Channel> {
     const channel = await model.createChannel();
@@ -58,12 +69,15 @@ export function createCommandConsumer(deps: {
       if (stopping) throw new Error('the consumer is stopping');
       const channel = await openChannel(model, prefetch);
       await assertTopology(channel);
-      recorder = await startUnappliedRecorder({
-        channel: await openChannel(model, RECORDER_PREFETCH),
+      const recorderChannel = await openChannel(model, RECORDER_PREFETCH);
+      const recorder = await startUnappliedRecorder({
+        channel: recorderChannel,
         record: recordUnapplied,
         logger,
       });
-      listener = await startCommandListener({ channel, execute, logger, metrics, batching });
+      keep(recorder, recorderChannel);
+      const listener = await startCommandListener({ channel, execute, logger, metrics, batching });
+      keep(listener, channel);
       current = channel;
       logger.info({ concurrency: prefetch }, 'consuming commands');
     },
@@ -72,7 +86,8 @@ export function createCommandConsumer(deps: {
 
     async stop() {
       stopping = true;
-      await Promise.all([listener?.stop(), recorder?.stop()]);
+      // A connection lost before this one may have left commands in hand: wait for those too.
+      await Promise.all([...running].map(stopPart));
     },
   };
 }
