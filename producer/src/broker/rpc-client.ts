@@ -106,8 +106,8 @@ export function createRpcClient(deps: {
   let model: ChannelModel | undefined;
   /** Where new publishes go. */
   let channel: ConfirmChannel | undefined;
-  /** A fresh channel being opened to take over from one that nacked. */
-  let replacement: Promise<void> | undefined;
+  /** A new channel being opened to take over from one that nacked; resolves whether it did. */
+  let replacement: Promise<boolean> | undefined;
   // Replaced channels stay open while calls published on them await their replies (direct
   // reply-to delivers a reply only to the channel that published), then close.
   const retiring = new Set<ConfirmChannel>();
@@ -210,15 +210,19 @@ export function createRpcClient(deps: {
           // The connection went meanwhile; its own recovery builds the next channel.
           retired.add(fresh);
           fresh.close().catch(() => undefined);
-          return;
+          return false;
         }
         channel = fresh;
         retired.add(stale);
         retiring.add(stale);
         closeIfIdle(stale);
         logger.warn('the broker nacked a command: publishing on a fresh channel');
+        return true;
       })
-      .catch((error: unknown) => logger.warn({ err: error }, 'cannot open a fresh rpc channel'))
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, 'cannot open a fresh rpc channel');
+        return false;
+      })
       .finally(() => {
         replacement = undefined;
       });
@@ -249,8 +253,10 @@ export function createRpcClient(deps: {
   /** Publishes `call` on the current channel, after a replacement under way; false if it threw. */
   function send(call: PendingCall): boolean {
     if (replacement) {
-      void replacement.then(() => {
-        if (pending.get(call.correlationId) === call && !send(call)) scheduleRepublish(call);
+      void replacement.then((replaced) => {
+        if (pending.get(call.correlationId) !== call) return;
+        // Without a new channel only the one that nacked is left: wait the backoff again.
+        if (!replaced || !send(call)) scheduleRepublish(call);
       });
       return true;
     }

@@ -237,6 +237,32 @@ describe('rpc client correlation map', () => {
     expect(rpc.pendingCount()).toBe(0);
   });
 
+  it('after a failed replacement, publishes the waiting call again only after its backoff', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
+    let failReplacement: (error: Error) => void = () => undefined;
+    Object.assign(model, {
+      createConfirmChannel: () =>
+        new Promise((_resolve, reject) => {
+          failReplacement = reject;
+        }),
+    });
+    channel.published.splice(0)[0]?.confirm(new Error('message nacked'));
+    // The first re-publish waits for the replacement under way, which then fails.
+    await jest.advanceTimersByTimeAsync(150);
+    failReplacement(new Error('channel.open failed'));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(channel.published).toHaveLength(0);
+
+    await jest.advanceTimersByTimeAsync(199);
+    expect(channel.published).toHaveLength(0);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(channel.published).toHaveLength(1);
+    channel.published[0]?.confirm();
+    channel.reply(lastCorrelationId(), { ok: true, subscription });
+    await expect(call).resolves.toEqual({ ok: true, subscription });
+    expect(rpc.republishedCount()).toBe(1);
+  });
+
   it('keeps a replaced channel open until the calls published on it have their replies', async () => {
     const waiting = rpc.call('purchase', { user_id: 1 }, { commandId: 'cmd-a', requestId: 'a' });
     const waitingId = lastCorrelationId();
