@@ -3,7 +3,7 @@ import type { TransactionOutcome, UnappliedCommand } from '@subscriptions/store'
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { deadlineOf, identityOf, parseCommand } from './parse-command';
-import { retryDelayMs } from './retry-policy';
+import { isPastDeadline, retryDelayMs } from './retry-policy';
 
 export interface UnappliedRecorder {
   /** Stops taking dead letters and resolves once those in hand are recorded or handed back. */
@@ -30,7 +30,7 @@ function unappliedError(message: ConsumeMessage, now: number): ReplyError {
   const diedAt = deathTime(headers) ?? now;
   if (
     headers['x-first-death-reason'] === 'expired' ||
-    (deadline !== undefined && diedAt >= deadline)
+    (deadline !== undefined && isPastDeadline(deadline, diedAt))
   ) {
     return {
       code: 'command_expired',
