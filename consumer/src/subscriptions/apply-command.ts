@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions/contracts';
+import type {
+  PurchaseCommand,
+  Reply,
+  ReplyError,
+  SubscriptionCommand,
+} from '@subscriptions/contracts';
 import {
   type AppliedChange,
   type CommandRecord,
@@ -60,11 +65,31 @@ function requestHashOf(command: Command): Buffer {
   return hash16(JSON.stringify([command.name, command.body]));
 }
 
-const KEY_REUSED_ERROR = {
+/**
+ * What became of one command of a batch: the reply it gets and what its record keeps. A
+ * redelivery keeps nothing more: it is recorded already.
+ */
+interface Outcome {
+  reply: Reply;
+  result?: CommandResult;
+}
+
+/** A refusal: the reply and the record carry the same error. */
+const refusal = (error: ReplyError): Outcome => ({
+  reply: { ok: false, error },
+  result: { refusal: error },
+});
+
+/** A repeat of a command seen before: its reply again, marked, and a record that says the same. */
+const replay = ({ reply, result }: Outcome): Outcome => ({
+  reply: { ...reply, replayed: true },
+  result,
+});
+
+const KEY_REUSED = refusal({
   code: 'idempotency_key_reused',
   message: 'this Idempotency-Key was used for a different request',
-} as const;
-const KEY_REUSED: Reply = { ok: false, error: KEY_REUSED_ERROR };
+});
 
 /**
  * One transaction for a batch of commands (a batch of one is a single command): every change,
@@ -135,23 +160,20 @@ async function applyBatch(
     ],
   });
 
-  const replies: (Reply | undefined)[] = items.map(() => undefined);
-  /** What each command did, for its record; none for a redelivery, already recorded. */
-  const results: (CommandResult | undefined)[] = items.map(() => undefined);
+  const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
   const firstTwin = new Map<string, number>();
   const fresh: number[] = [];
   items.forEach((_, index) => {
     const { record, keyHash, twin } = identified[index] as Identified;
     const redelivered = record ? recorded.get(recordKeyText(record)) : undefined;
     if (redelivered) {
-      replies[index] = { ...redelivered.reply, replayed: true };
+      outcomes[index] = { reply: { ...redelivered.reply, replayed: true } };
       return;
     }
     const used = keyHash ? keyed.get(keyHash.toString('hex')) : undefined;
     if (used) {
       const same = used.requestHash.equals(hashes[index] as Buffer);
-      replies[index] = same ? { ...used.reply, replayed: true } : KEY_REUSED;
-      results[index] = same ? used.result : { refusal: KEY_REUSED_ERROR };
+      outcomes[index] = same ? replay(used) : KEY_REUSED;
       return;
     }
     // A twin later in this batch is answered from the first one, below.
@@ -163,16 +185,15 @@ async function applyBatch(
   });
 
   const events: AppliedChange[] = [];
-  await applyPurchases(tx, items, fresh, users, replies, results, events, now);
-  await applyStatusChanges(tx, items, fresh, replies, results, events, now);
+  await applyPurchases(tx, items, fresh, users, outcomes, events, now);
+  await applyStatusChanges(tx, items, fresh, outcomes, events, now);
   tx.appendEvents(events, now);
 
   items.forEach((_, index) => {
-    if (replies[index] !== undefined) return;
+    if (outcomes[index] !== undefined) return;
     const first = firstTwin.get(identified[index]?.twin ?? '') ?? index;
     const same = (hashes[index] as Buffer).equals(hashes[first] as Buffer);
-    replies[index] = same ? { ...(replies[first] as Reply), replayed: true } : KEY_REUSED;
-    results[index] = same ? results[first] : { refusal: KEY_REUSED_ERROR };
+    outcomes[index] = same ? replay(outcomes[first] as Outcome) : KEY_REUSED;
   });
 
   // One record per command id: the same message twice in a batch (a re-publish) is one command.
@@ -180,7 +201,7 @@ async function applyBatch(
   const keys: KeyRecord[] = [];
   items.forEach(({ identity }, index) => {
     const { record, keyHash } = identified[index] as Identified;
-    const result = results[index];
+    const result = outcomes[index]?.result;
     if (!record || !result) return;
     const text = recordKeyText(record);
     if (!records.has(text)) {
@@ -193,7 +214,7 @@ async function applyBatch(
   });
   await tx.recordCommands([...records.values()], now);
   tx.recordKeys(keys);
-  return replies as Reply[];
+  return outcomes.map((outcome) => (outcome as Outcome).reply);
 }
 
 /** The values that are there, each once (by `name`). */
@@ -218,8 +239,7 @@ async function applyPurchases(
   items: readonly BatchItem[],
   fresh: readonly number[],
   users: ReadonlySet<number>,
-  replies: (Reply | undefined)[],
-  results: (CommandResult | undefined)[],
+  outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
@@ -227,12 +247,13 @@ async function applyPurchases(
     const { command } = items[index] as BatchItem;
     if (command.name !== 'purchase') return [];
     if (!mayPurchase(command)) {
-      refuse(index, 'forbidden', 'a user may purchase only for themselves', replies, results);
+      const message = 'a user may purchase only for themselves';
+      outcomes[index] = refusal({ code: 'forbidden', message });
       return [];
     }
     if (!users.has(command.body.user_id)) {
       const message = `user ${command.body.user_id} does not exist`;
-      refuse(index, 'user_not_found', message, replies, results);
+      outcomes[index] = refusal({ code: 'user_not_found', message });
       return [];
     }
     return [{ index, command }];
@@ -245,18 +266,20 @@ async function applyPurchases(
   creatable.forEach(({ index, command }, position) => {
     const id = ids[position] as number;
     const { requestId } = (items[index] as BatchItem).identity;
-    results[index] = { eventIndex: events.length };
-    events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
-    replies[index] = {
-      ok: true,
-      subscription: {
-        id,
-        user_id: command.body.user_id,
-        status: PURCHASE.to,
-        created_at: now.toISOString(),
-        updated_at: null,
+    outcomes[index] = {
+      reply: {
+        ok: true,
+        subscription: {
+          id,
+          user_id: command.body.user_id,
+          status: PURCHASE.to,
+          created_at: now.toISOString(),
+          updated_at: null,
+        },
       },
+      result: { eventIndex: events.length },
     };
+    events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
   });
 }
 
@@ -269,8 +292,7 @@ async function applyStatusChanges(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
   fresh: readonly number[],
-  replies: (Reply | undefined)[],
-  results: (CommandResult | undefined)[],
+  outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
@@ -292,40 +314,20 @@ async function applyStatusChanges(
     const id = command.body.subscription_id;
     // Another user's subscription looks absent, so its existence does not leak.
     if (subscription === null) {
-      refuse(
-        index,
-        'subscription_not_found',
-        `subscription ${id} does not exist`,
-        replies,
-        results,
-      );
+      const message = `subscription ${id} does not exist`;
+      outcomes[index] = refusal({ code: 'subscription_not_found', message });
       return;
     }
     if (!applied) {
-      const error = {
-        code: 'invalid_transition' as const,
+      outcomes[index] = refusal({
+        code: 'invalid_transition',
         message: `cannot ${change} a subscription that is ${subscription.status}`,
         current_status: subscription.status,
-      };
-      replies[index] = { ok: false, error };
-      results[index] = { refusal: error };
+      });
       return;
     }
     const { requestId } = (items[index] as BatchItem).identity;
-    results[index] = { eventIndex: events.length };
+    outcomes[index] = { reply: { ok: true, subscription }, result: { eventIndex: events.length } };
     events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event, version, requestId });
-    replies[index] = { ok: true, subscription };
   });
-}
-
-/** Answers command `index` with a refusal, and records it as its result. */
-function refuse(
-  index: number,
-  code: 'user_not_found' | 'subscription_not_found' | 'forbidden',
-  message: string,
-  replies: (Reply | undefined)[],
-  results: (CommandResult | undefined)[],
-): void {
-  replies[index] = { ok: false, error: { code, message } };
-  results[index] = { refusal: { code, message } };
 }
