@@ -95,8 +95,8 @@ export interface SubscriptionTransaction {
    */
   appendEvents(events: readonly AppliedChange[], now: Date): void;
   /**
-   * Sent with the commit, after the events; a twin recorded meanwhile makes the transaction end
-   * as `duplicate` (and the batch then replays it).
+   * Sent with the commit, after the events; the same command recorded meanwhile (another
+   * delivery of it) makes the transaction end as `duplicate`, and the batch then replays it.
    */
   recordCommands(records: readonly CommandRecord[], now: Date): Promise<void>;
   /** Sent with the commit: each key, and the command whose record is its outcome. */

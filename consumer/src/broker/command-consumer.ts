@@ -10,7 +10,7 @@ import { assertTopology } from './topology';
 import { startUnappliedRecorder, type UnappliedRecorder } from './unapplied-recorder';
 
 export interface CommandConsumer {
-  /** Recovery setup: declares the topology and starts listening on a fresh connection. */
+  /** Recovery setup: declares the topology and starts listening on a new connection. */
   attach(model: ChannelModel): Promise<void>;
   /** True while a channel consumes the command queues. */
   isConsuming(): boolean;

@@ -10,7 +10,10 @@ export interface UnappliedRecorder {
   stop(): Promise<void>;
 }
 
-/** A command id the outcome table can hold: printable ASCII, as the producer mints them. */
+/**
+ * A command id as the producer mints them, printable ASCII; a dead letter without one goes
+ * unrecorded.
+ */
 const COMMAND_ID = /^[\x21-\x7e]{1,255}$/;
 
 /**

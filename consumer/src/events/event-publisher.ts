@@ -9,7 +9,7 @@ import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
 
 export interface EventPublisher {
-  /** Recovery setup: the events exchange and a confirm channel on a fresh connection. */
+  /** Recovery setup: the events exchange and a confirm channel on a new connection. */
   attach(model: ChannelModel): Promise<void>;
   /** True while a channel is open to publish on. */
   isReady(): boolean;

@@ -103,7 +103,7 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
     repository.inTransaction((tx) => applyBatch(tx, items, new Date()));
   return async (items) => {
     let outcome = await attempt(items);
-    // A twin of one of these commands committed meanwhile: once more, and it replays.
+    // Another delivery of one of these commands committed meanwhile: once more, and it replays.
     if (outcome.kind === 'duplicate') outcome = await attempt(items);
     switch (outcome.kind) {
       case 'committed':
@@ -116,23 +116,24 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
   };
 }
 
-/** Who a delivery is, to the records: its command id's record key and its scoped key, if any. */
-interface Identified {
+/** Where a delivery's command is recordKeys in the records: by its command id and by its key. */
+interface RecordKeys {
   record: CommandRecordKey | null;
+  /** The scoped Idempotency-Key's hash, if the client sent one. */
   keyHash: Buffer | null;
-  /** What tells twins in one batch apart: the key, else the command id. */
-  twin: string | null;
+  /** Two deliveries with the same one are the same command: the key, else the command id. */
+  command: string | null;
 }
 
-function identify({ identity }: BatchItem): Identified {
+function recordKeysOf({ identity }: BatchItem): RecordKeys {
   const record = identity.messageId ? commandRecordKey(identity.messageId) : null;
   const keyHash = identity.idempotency ? keyHashOf(identity.idempotency) : null;
-  const twin = keyHash
+  const command = keyHash
     ? `key:${keyHash.toString('hex')}`
     : record
       ? `record:${recordKeyText(record)}`
       : null;
-  return { record, keyHash, twin };
+  return { record, keyHash, command };
 }
 
 async function applyBatch(
@@ -140,15 +141,15 @@ async function applyBatch(
   items: readonly BatchItem[],
   now: Date,
 ): Promise<Reply[]> {
-  const identified = items.map(identify);
+  const recordKeys = items.map(recordKeysOf);
   const hashes = items.map(({ command }) => requestHashOf(command));
   const { recorded, keyed, users } = await tx.lookUp({
     records: unique(
-      identified.map(({ record }) => record),
+      recordKeys.map(({ record }) => record),
       recordKeyText,
     ),
     keys: unique(
-      identified.map(({ keyHash }) => keyHash),
+      recordKeys.map(({ keyHash }) => keyHash),
       (hash) => hash.toString('hex'),
     ),
     userIds: [
@@ -161,10 +162,12 @@ async function applyBatch(
   });
 
   const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
-  const firstTwin = new Map<string, number>();
-  const fresh: number[] = [];
+  /** The first delivery of each command in this batch; the others repeat it. */
+  const firstDelivery = new Map<string, number>();
+  /** The commands this batch applies: neither recorded before nor repeated within the batch. */
+  const toApply: number[] = [];
   items.forEach((_, index) => {
-    const { record, keyHash, twin } = identified[index] as Identified;
+    const { record, keyHash, command } = recordKeys[index] as RecordKeys;
     const redelivered = record ? recorded.get(recordKeyText(record)) : undefined;
     if (redelivered) {
       outcomes[index] = { reply: { ...redelivered.reply, replayed: true } };
@@ -176,22 +179,22 @@ async function applyBatch(
       outcomes[index] = same ? replay(used) : KEY_REUSED;
       return;
     }
-    // A twin later in this batch is answered from the first one, below.
-    if (twin !== null) {
-      if (firstTwin.has(twin)) return;
-      firstTwin.set(twin, index);
+    // A repeat later in this batch is answered from the first delivery, below.
+    if (command !== null) {
+      if (firstDelivery.has(command)) return;
+      firstDelivery.set(command, index);
     }
-    fresh.push(index);
+    toApply.push(index);
   });
 
   const events: AppliedChange[] = [];
-  await applyPurchases(tx, items, fresh, users, outcomes, events, now);
-  await applyStatusChanges(tx, items, fresh, outcomes, events, now);
+  await applyPurchases(tx, items, toApply, users, outcomes, events, now);
+  await applyStatusChanges(tx, items, toApply, outcomes, events, now);
   tx.appendEvents(events, now);
 
   items.forEach((_, index) => {
     if (outcomes[index] !== undefined) return;
-    const first = firstTwin.get(identified[index]?.twin ?? '') ?? index;
+    const first = firstDelivery.get(recordKeys[index]?.command ?? '') ?? index;
     const same = (hashes[index] as Buffer).equals(hashes[first] as Buffer);
     outcomes[index] = same ? replay(outcomes[first] as Outcome) : KEY_REUSED;
   });
@@ -200,7 +203,7 @@ async function applyBatch(
   const records = new Map<string, CommandRecord>();
   const keys: KeyRecord[] = [];
   items.forEach(({ identity }, index) => {
-    const { record, keyHash } = identified[index] as Identified;
+    const { record, keyHash } = recordKeys[index] as RecordKeys;
     const result = outcomes[index]?.result;
     if (!record || !result) return;
     const text = recordKeyText(record);
@@ -208,7 +211,7 @@ async function applyBatch(
       records.set(text, { key: record, result, requestId: identity.requestId });
     }
     // The key stands for the request that first used it: its command's record is the outcome.
-    if (keyHash && fresh.includes(index)) {
+    if (keyHash && toApply.includes(index)) {
       keys.push({ keyHash, requestHash: hashes[index] as Buffer, command: record });
     }
   });
@@ -237,13 +240,13 @@ const mayPurchase = ({
 async function applyPurchases(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
-  fresh: readonly number[],
+  toApply: readonly number[],
   users: ReadonlySet<number>,
   outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
-  const creatable = fresh.flatMap((index) => {
+  const creatable = toApply.flatMap((index) => {
     const { command } = items[index] as BatchItem;
     if (command.name !== 'purchase') return [];
     if (!mayPurchase(command)) {
@@ -291,12 +294,12 @@ async function applyPurchases(
 async function applyStatusChanges(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
-  fresh: readonly number[],
+  toApply: readonly number[],
   outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
-  const changes = fresh.flatMap((index) => {
+  const changes = toApply.flatMap((index) => {
     const { command } = items[index] as BatchItem;
     return command.name === 'purchase' ? [] : [{ index, change: command.name, command }];
   });

@@ -11,8 +11,8 @@ import { parseOrThrow } from './validation';
 /**
  * How long past its deadline a synchronous command may still commit: the consumer checks the
  * deadline before every attempt at a command, and an attempt already under way ends within its
- * statement timeouts (at most four round trips of 8 s, twice when a twin committed meanwhile:
- * 64 s); the rest is room for clocks that disagree.
+ * statement timeouts (at most four round trips of 8 s, twice when another delivery of it
+ * committed meanwhile: 64 s); the rest is room for clocks that disagree.
  */
 const DEADLINE_GRACE_MS = 120_000;
 

@@ -185,7 +185,7 @@ describe('rpc client correlation map', () => {
     expect(rpc.pendingCount()).toBe(0);
   });
 
-  it('publishes a nacked command again on a fresh channel, same ids, and takes its reply', async () => {
+  it('publishes a nacked command again on a new channel, same ids, and takes its reply', async () => {
     const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     const first = channel.published[0];
     first?.confirm(new Error('message nacked'));
