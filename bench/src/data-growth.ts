@@ -12,7 +12,7 @@ import type { Target } from './targets';
 /** How long the consumer keeps command records by default (PROCESSED_RETENTION_HOURS). */
 const RETENTION_MS = 24 * 3_600_000;
 
-export interface GrowthSettings extends Durations {
+interface GrowthSettings extends Durations {
   connections: readonly number[];
   runs: number;
   /** Subscriptions (with their events and records) added between the two phases. */
@@ -22,12 +22,12 @@ export interface GrowthSettings extends Durations {
 }
 
 /** What one purge removed while a purchase cell ran beside it. */
-export interface PurgeRun {
+interface PurgeRun {
   rows: number;
   ms: number;
 }
 
-export interface GrowthResults {
+interface GrowthResults {
   measurements: Measurement[];
   preloaded: { subscriptions: number; events: number; records: number } | undefined;
   purges: PurgeRun[];

@@ -82,7 +82,6 @@ Target
   --user-ids <a-b>          users that exist in a running stack's database (default 1-1, the
                             seeded Admin); ignored with --spawn
   --users <n>               users inserted into each scratch database (default 1000)
-  --no-baseline             skip the plain Express + MySQL baseline
   --db-cpu <cores,...>      with --spawn: run both designs against a private MariaDB of the
                             bench's own (own data directory and port, durable settings), its
                             CPU capped by a cgroup quota at each budget in turn (e.g. 0.15, or
@@ -159,7 +158,7 @@ export function parseOptions(
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
     // Data growth compares our stack with itself.
-    baseline: !(values['no-baseline'] ?? false) && preload + purgeRows === 0,
+    baseline: preload + purgeRows === 0,
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
     dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
     dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
@@ -206,7 +205,6 @@ function parseArgsOrThrow(argv: readonly string[]) {
         'user-ids': { type: 'string' },
         subscriptions: { type: 'string' },
         'baseline-pool': { type: 'string' },
-        'no-baseline': { type: 'boolean' },
         'events-cost': { type: 'boolean' },
         'db-cpu': { type: 'string' },
         'db-buffer-pool': { type: 'string' },

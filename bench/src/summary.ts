@@ -11,7 +11,7 @@ export interface CellSummary extends Measurement {
 }
 
 /** Ours over the baseline for the purchase at one concurrency (and database budget). */
-export interface Ratio {
+interface Ratio {
   connections: number;
   dbCpu?: number;
   /** Below 1: we answer fewer purchases per second than the plain API. */
