@@ -48,7 +48,6 @@ export interface BenchOptions {
   /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
   consumerSettings: Record<string, string>;
   writeDocs: boolean;
-  consumerMetricsUrl: string | undefined;
   auth: AuthSettings | undefined;
   mysql: MysqlServer;
   amqpUrl: string;
@@ -120,7 +119,6 @@ Environment (also read from .env)
   BASE_URL                  running stack to drive (default http://localhost:5000)
   AUTH_JWT_SECRET           sign an admin bearer token for a running stack (AUTH_ISSUER and
                             AUTH_AUDIENCE are honoured)
-  CONSUMER_METRICS_URL      a running consumer's /metrics, to report its peak memory
   CONSUMER_CONCURRENCY CONSUMER_TRANSACTIONS BATCH_SIZE BATCH_LINGER_MS
                             passed to the consumer started by --spawn; unset, it runs with its
                             own defaults, as it would be deployed
@@ -173,7 +171,6 @@ export function parseOptions(
       }),
     ),
     writeDocs: !(values['no-docs'] ?? false),
-    consumerMetricsUrl: optionalUrl('CONSUMER_METRICS_URL', setting('CONSUMER_METRICS_URL')),
     auth: secret
       ? { secret, issuer: setting('AUTH_ISSUER'), audience: setting('AUTH_AUDIENCE') }
       : undefined,
