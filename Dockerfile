@@ -12,6 +12,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY contracts/package.json contracts/
 COPY platform/package.json platform/
+COPY store/package.json store/
 COPY producer/package.json producer/
 COPY consumer/package.json consumer/
 COPY tools/package.json tools/
@@ -21,6 +22,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
 COPY tsconfig.base.json ./
 COPY contracts/ contracts/
 COPY platform/ platform/
+COPY store/ store/
 COPY producer/ producer/
 COPY consumer/ consumer/
 COPY tools/ tools/
@@ -33,16 +35,18 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/contracts/package.json contracts/
 COPY --from=build /app/platform/package.json platform/
+COPY --from=build /app/store/package.json store/
 COPY --from=build /app/producer/package.json producer/
 COPY --from=build /app/consumer/package.json consumer/
 COPY --from=build /app/tools/package.json tools/
 COPY --from=build /app/bench/package.json bench/
 COPY --from=build /app/contracts/dist contracts/dist
 COPY --from=build /app/platform/dist platform/dist
+COPY --from=build /app/store/dist store/dist
 STOPSIGNAL SIGTERM
 
 # Each image installs the production dependencies of its workspace only (npm links the
-# @subscriptions/* workspaces it uses to ./contracts and ./platform). The code stays owned by
+# @subscriptions/* workspaces it uses to ./contracts, ./platform and ./store). The code stays owned by
 # root: the process, as the unprivileged node user, can read it, not change it.
 FROM runtime AS producer
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace producer \

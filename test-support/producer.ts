@@ -1,11 +1,10 @@
 import { createApp } from '../producer/src/app';
 import { connectBroker } from '@subscriptions/platform';
+import { createReadPool, createSubscriptionQueries } from '@subscriptions/store';
 import { createRpcClient } from '../producer/src/broker/rpc-client';
 import { createCommandIds } from '../producer/src/commands/command-ids';
 import { type AuthOptions, createAuthenticator } from '../producer/src/http/auth';
 import { createProducerMetrics } from '../producer/src/metrics';
-import { createReadPool } from '../producer/src/read-model/pool';
-import { createSubscriptionQueries } from '../producer/src/read-model/subscription-queries';
 import { mysqlServer } from './database';
 import { testLogger } from './logger';
 

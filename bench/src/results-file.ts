@@ -10,7 +10,7 @@ import { REPO_ROOT } from './paths';
 import type { Summary } from './summary';
 
 /** Where the figures come from: they mean little without the machine and the settings. */
-export interface Machine {
+interface Machine {
   cpus: number;
   cpuModel: string;
   memoryGiB: number;
@@ -20,7 +20,7 @@ export interface Machine {
   databaseServer: string | undefined;
 }
 
-export interface ResultsDocument {
+interface ResultsDocument {
   /** The commit measured, `+ changes` when the working tree differed from it. */
   revision: string;
   startedAt: string;

@@ -4,7 +4,6 @@ import { startBaseline } from './baseline-process';
 import { type CappedDatabase, startCappedDatabase } from './capped-database';
 import { findServiceProcesses, type CpuSubject } from './cpu';
 import { type EventWatch, watchEvents } from './event-watch';
-import { metricsProbe, procProbe, type MemoryProbe } from './memory';
 import type { MysqlServer } from '../../test-support/database';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
@@ -13,7 +12,7 @@ import { producerTarget, reaching } from './service-access';
 /** `ours, no events`: our stack with its consumer publishing no events (`--events-cost`). */
 export type TargetName = 'ours' | 'ours, no events' | 'baseline';
 
-/** Something the load is aimed at, and how to watch its memory. */
+/** Something the load is aimed at, and the processes its requests cost CPU in. */
 export interface Target {
   name: TargetName;
   baseUrl: string;
@@ -21,7 +20,6 @@ export interface Target {
   headers: Record<string, string>;
   /** Users that exist in its database. */
   userIds: IdRange;
-  memory: MemoryProbe[];
   /** Processes whose CPU time the target's requests are charged with. */
   cpu: CpuSubject[];
   /** A subscriber of its events, when the bench runs one. */
@@ -89,7 +87,6 @@ export async function prepareTargets(
       baseUrl: baseline.baseUrl,
       headers: JSON_BODY,
       userIds: baseline.userIds,
-      memory: [procProbe('baseline', baseline.pid)],
       cpu: [{ name: 'baseline', pid: baseline.pid }, ...services(database)],
     },
     serverVersion: baseline.serverVersion,
@@ -117,7 +114,6 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = tru
     baseUrl: stack.baseUrl,
     headers: JSON_BODY,
     userIds: stack.userIds,
-    memory: [procProbe('producer', stack.producerPid), procProbe('consumer', stack.consumerPid)],
     cpu: [
       { name: 'producer', pid: stack.producerPid },
       { name: 'consumer', pid: stack.consumerPid },
@@ -145,14 +141,11 @@ async function reachOurs(options: BenchOptions) {
   }
   // Outlives any run; it is only ever held in this process's memory.
   const headers = await authorizationHeaders(options.auth, 24 * 3600);
-  const memory = [metricsProbe('producer', `${options.baseUrl}/metrics`)];
-  if (options.consumerMetricsUrl) memory.push(metricsProbe('consumer', options.consumerMetricsUrl));
   const target: Target = {
     name: 'ours',
     baseUrl: options.baseUrl,
     headers: { ...JSON_BODY, ...headers },
     userIds: options.userIds,
-    memory,
     // Our processes run elsewhere or under another parent: only local services are charged.
     cpu: [],
   };

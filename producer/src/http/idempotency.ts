@@ -33,7 +33,7 @@ export interface InFlightKeys {
 
 /**
  * The keys this process is waiting on. It answers a concurrent repeat with 409 at once; the
- * consumer's processed-command record is what makes a repeat safe across processes.
+ * consumer's command record is what makes a repeat safe across processes.
  */
 export function createInFlightKeys(): InFlightKeys {
   const held = new Set<string>();

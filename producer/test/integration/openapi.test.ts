@@ -13,7 +13,7 @@ import { COMMAND_SETTINGS, startInProcessProducer } from '../../../test-support/
 import { createApp } from '../../src/app';
 import { AppError } from '../../src/errors';
 import { createAuthenticator } from '../../src/http/auth';
-import { createOpenApiDocument } from '../../src/http/openapi';
+import { createOpenApiDocument } from '../../src/api-docs/openapi';
 import { createProducerMetrics } from '../../src/metrics';
 import { fuzzParameters } from '../../../test-support/fuzz';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { createDatabasePool } from '../../src/db/pool';
-import { openTransaction, runTransaction } from '../../src/db/transaction';
+import { createDatabasePool } from '../../src/pools';
+import { openTransaction, runTransaction } from '../../src/transaction';
 
 const TIMEOUT_MS = 5_000;
 

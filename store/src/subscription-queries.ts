@@ -3,27 +3,26 @@ import {
   type CloudEvent,
   type CloudEventType,
   type EventType,
+  type Reply,
   type Subscription,
   type SubscriptionStatus,
 } from '@subscriptions/contracts';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import {
-  classifyDatabaseError,
   COMMAND_RECORD_COLUMNS,
   COMMAND_RECORD_JOINS,
   type CommandRecordRow,
   commandRecordKey,
-  type RecordedOutcome,
-  EVENT_COLUMNS,
-  type EventRow,
+  toRecordedOutcome,
+} from './command-records';
+import { classifyDatabaseError } from './database-errors';
+import { EVENT_COLUMNS, type EventRow, toCloudEvent } from './event-rows';
+import {
   SELECT_SUBSCRIPTIONS,
   STATUS_IDS,
   type SubscriptionRow,
-  toCloudEvent,
-  toRecordedOutcome,
   toSubscription,
-} from '@subscriptions/platform';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { AppError } from '../errors';
+} from './subscription-rows';
 
 /**
  * Milliseconds a read may take before the request fails with 503: long enough that a read which
@@ -65,6 +64,25 @@ export interface EventPage {
   has_more: boolean;
 }
 
+/** How a command ended, as its record says. */
+export interface CommandOutcome {
+  reply: Reply;
+  /** The X-Request-Id of the request that sent it, for the problem a refusal answers. */
+  requestId: string | null;
+  completedAt: Date;
+}
+
+/**
+ * A read the database cannot serve right now (it is away, overloaded, or lost a race): the
+ * same read can succeed shortly. Any other failure of a read is a bug and stays what it is.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('the database is unreachable; try again shortly', { cause });
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
 /** The history's name for each CloudEvents type. */
 const HISTORY_TYPES = Object.fromEntries(
   Object.entries(CLOUD_EVENT_TYPES).map(([history, cloud]) => [cloud, history]),
@@ -83,7 +101,7 @@ export interface SubscriptionQueries {
    */
   listEvents(filter: EventFilter): Promise<EventPage>;
   /** How the command `commandId` ended; `null` while it is pending (or unknown). */
-  findCommandOutcome(commandId: string): Promise<RecordedOutcome | null>;
+  findCommandOutcome(commandId: string): Promise<CommandOutcome | null>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
 }
@@ -95,14 +113,12 @@ interface HistoryRow extends RowDataPacket {
   created_at: Date;
 }
 
-/** A read the database could not serve right now becomes a 503; anything else stays a bug. */
+/** A read the database could not serve right now fails as DatabaseUnavailableError. */
 async function guarded<T>(query: () => Promise<T>): Promise<T> {
   try {
     return await query();
   } catch (error) {
-    if (classifyDatabaseError(error) === 'transient') {
-      throw new AppError('database_unavailable', 'the database is unreachable; try again shortly');
-    }
+    if (classifyDatabaseError(error) === 'transient') throw new DatabaseUnavailableError(error);
     throw error;
   }
 }

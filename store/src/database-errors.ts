@@ -1,7 +1,7 @@
 /**
  * What a MySQL failure means for the work that hit it:
  * - `transient`: the server is away, overloaded or lost a race; the same work can succeed later;
- * - `duplicate`: a unique key refused the row, so a twin of this work already committed;
+ * - `duplicate`: a unique key refused the row: the same work already committed elsewhere;
  * - `permanent`: anything else; running it again fails the same way.
  */
 export type DatabaseFailure = 'transient' | 'duplicate' | 'permanent';

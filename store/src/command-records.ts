@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { type Reply, replyErrorSchema } from '@subscriptions/contracts';
+import { replyErrorSchema } from '@subscriptions/contracts';
 import type { RowDataPacket } from 'mysql2/promise';
 import { EVENT_COLUMNS, type EventFields, toCloudEvent } from './event-rows';
+import type { CommandOutcome } from './subscription-queries';
 
 /**
  * Where the record of a command lives in `command_record`: when the producer accepted it, read
@@ -43,20 +44,12 @@ export interface CommandRecordRow extends RowDataPacket, Omit<EventFields, 'id'>
   completed_at: Date;
 }
 
-/** How a command ended, as its record says. */
-export interface RecordedOutcome {
-  reply: Reply;
-  /** The X-Request-Id of the request that sent it, for the problem a refusal answers. */
-  requestId: string | null;
-  completedAt: Date;
-}
-
 /**
  * The reply a recorded command gave. An applied command keeps no copy of it: its reply is the
  * subscription as its change left it, which its history row says (the same object its event
  * carries). A refusal keeps its error.
  */
-export function toRecordedOutcome(row: CommandRecordRow): RecordedOutcome {
+export function toRecordedOutcome(row: CommandRecordRow): CommandOutcome {
   const base = { requestId: row.command_request_id, completedAt: row.completed_at };
   if (row.id !== null) {
     const event = toCloudEvent({ ...row, id: row.id });

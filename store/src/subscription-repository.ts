@@ -5,25 +5,28 @@ import type {
   Subscription,
   SubscriptionStatus,
 } from '@subscriptions/contracts';
+import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
   COMMAND_RECORD_COLUMNS,
   COMMAND_RECORD_JOINS,
   type CommandRecordKey,
   type CommandRecordRow,
   commandRecordKey,
+  toRecordedOutcome,
+} from './command-records';
+import {
   SELECT_SUBSCRIPTIONS,
   STATUS_IDS,
   type SubscriptionRow,
-  toRecordedOutcome,
   toSubscription,
-} from '@subscriptions/platform';
-import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+} from './subscription-rows';
+import { classifyDatabaseError } from './database-errors';
 import {
   runTransaction,
   type Statement,
   type Transaction,
   type TransactionOutcome,
-} from '../db/transaction';
+} from './transaction';
 
 /** Milliseconds any one statement may run before the command is treated as failed. */
 const STATEMENT_TIMEOUT_MS = 8_000;
@@ -92,8 +95,8 @@ export interface SubscriptionTransaction {
    */
   appendEvents(events: readonly AppliedChange[], now: Date): void;
   /**
-   * Sent with the commit, after the events; a twin recorded meanwhile makes the transaction end
-   * as `duplicate` (and the batch then replays it).
+   * Sent with the commit, after the events; the same command recorded meanwhile (another
+   * delivery of it) makes the transaction end as `duplicate`, and the batch then replays it.
    */
   recordCommands(records: readonly CommandRecord[], now: Date): Promise<void>;
   /** Sent with the commit: each key, and the command whose record is its outcome. */
@@ -145,8 +148,11 @@ export interface SubscriptionRepository {
   inTransaction<T>(
     work: (tx: SubscriptionTransaction) => Promise<T>,
   ): Promise<TransactionOutcome<T>>;
-  /** Records a command that ended unapplied; a record already there (it was applied) is kept. */
-  recordUnapplied(command: UnappliedCommand, now: Date): Promise<void>;
+  /**
+   * Records a command that ended unapplied; a record already there (it was applied) is kept.
+   * A failure comes back as data saying whether the same write can succeed later.
+   */
+  recordUnapplied(command: UnappliedCommand, now: Date): Promise<TransactionOutcome<void>>;
   /**
    * Deletes up to `limit` command records and Idempotency-Keys of commands accepted before
    * `before`; returns how many.
@@ -200,11 +206,16 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
 
     async recordUnapplied({ commandId, error, requestId }, now) {
       const { acceptedAt, idHash } = commandRecordKey(commandId);
-      await pool.query({
-        sql: INSERT_RECORDS_UNLESS_THERE,
-        values: [[[acceptedAt, idHash, null, refusalText(error), requestId ?? null, now]]],
-        timeout: STATEMENT_TIMEOUT_MS,
-      });
+      try {
+        await pool.query({
+          sql: INSERT_RECORDS_UNLESS_THERE,
+          values: [[[acceptedAt, idHash, null, refusalText(error), requestId ?? null, now]]],
+          timeout: STATEMENT_TIMEOUT_MS,
+        });
+        return { kind: 'committed', value: undefined };
+      } catch (failure) {
+        return { kind: classifyDatabaseError(failure), error: failure };
+      }
     },
 
     async purgeRecordsBefore(before, limit) {

@@ -1,4 +1,4 @@
-import { classifyDatabaseError, type DatabaseFailure } from '@subscriptions/platform';
+import { classifyDatabaseError, type DatabaseFailure } from './database-errors';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 
 /** A statement and the values for its `?` placeholders, escaped by the connection. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 
 /** The numbered `.sql` files at the repository root: one schema for Docker, local runs and tests. */
-export const MYSQL_INIT_DIR = path.resolve(__dirname, '../../../mysql-init');
+export const MYSQL_INIT_DIR = path.resolve(__dirname, '../../mysql-init');
 
 export interface MigrateOptions {
   host: string;

@@ -1,6 +1,6 @@
 import { EVENT_SOURCE, type CloudEventType } from '@subscriptions/contracts';
 import type { ErrorCode } from '../errors';
-import { PROBLEMS, problemType } from './problem';
+import { PROBLEMS, problemType } from '../http/problem';
 
 /** Example values for the OpenAPI document; a test checks each against its schema. */
 

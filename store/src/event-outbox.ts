@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CloudEvent } from '@subscriptions/contracts';
-import { EVENT_COLUMNS, type EventRow, toCloudEvent } from '@subscriptions/platform';
+import { EVENT_COLUMNS, type EventRow, toCloudEvent } from './event-rows';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 /** Milliseconds any one statement of the relay may take. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { cloudEventSchema } from '@subscriptions/contracts';
-import { type EventRow, toCloudEvent } from '../../src';
+import { type EventRow, toCloudEvent } from '../../src/event-rows';
 
 const purchased = new Date('2026-01-02T03:04:05.678Z');
 const canceled = new Date('2026-01-05T06:07:08.009Z');

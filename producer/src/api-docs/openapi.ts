@@ -19,7 +19,7 @@ import {
   problemExample,
   subscriptionPageExample,
 } from './openapi-examples';
-import { PROBLEMS } from './problem';
+import { PROBLEMS } from '../http/problem';
 import {
   commandPathSchema,
   commandResponseSchema,
@@ -33,7 +33,7 @@ import {
   subscriptionPageSchema,
   subscriptionPathSchema,
   subscriptionResponseSchema,
-} from './schemas';
+} from '../http/schemas';
 
 /** Response headers, declared once and referenced where they are sent. */
 const HEADERS = {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { type CommandRecordRow, commandRecordKey, toRecordedOutcome } from '../../src';
+import {
+  type CommandRecordRow,
+  commandRecordKey,
+  toRecordedOutcome,
+} from '../../src/command-records';
 
 const completedAt = new Date('2026-03-04T05:06:07.089Z');
 

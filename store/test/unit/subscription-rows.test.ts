@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { type SubscriptionRow, toSubscription } from '../../src';
+import { type SubscriptionRow, toSubscription } from '../../src/subscription-rows';
 
 const row = (fields: Partial<SubscriptionRow>) =>
   ({

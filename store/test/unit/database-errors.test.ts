@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { classifyDatabaseError } from '../../src';
+import { classifyDatabaseError } from '../../src/database-errors';
 
 const failure = (shape: object) => Object.assign(new Error('x'), shape);
 
