@@ -121,7 +121,7 @@ async function preloadChunk(
               IF((? + n) % 3 = 0, 1, 0)
        FROM preload_number WHERE n < ? ORDER BY n;
      SET @first_subscription := LAST_INSERT_ID();
-     SELECT id FROM event_commit_lock WHERE id = 1 FOR UPDATE;
+     UPDATE event_commit_lock SET commits = commits + 1 WHERE id = 1;
      INSERT INTO event_history (subscription_id, type, version, created_at)
        SELECT id, 'SUBSCRIPTION_PURCHASED', 0, created_at FROM subscription
        WHERE id >= @first_subscription ORDER BY id;

@@ -66,13 +66,13 @@ async function main(): Promise<void> {
       await publisher.attach(model);
     },
   });
-  // The relay's lead is a lock on a connection of its own, held while it leads.
+  // The relay reads and renews its lease on a connection of its own: never behind a batch.
   const relayPool = config.EVENTS_ENABLED
     ? createDatabasePool({ ...database, connectionLimit: 1 })
     : undefined;
   if (relayPool) {
     relay = startEventRelay({
-      outbox: createEventOutbox(relayPool, config.MYSQL_DATABASE),
+      outbox: createEventOutbox(relayPool),
       publisher,
       logger,
       metrics: metrics.relay,
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     isReady: async () =>
       !shuttingDown &&
       commands.isConsuming() &&
-      (await pool.query('SELECT 1').then(
+      (await repository.ping().then(
         () => true,
         () => false,
       )),

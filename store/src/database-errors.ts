@@ -12,9 +12,14 @@ export type DatabaseFailure = 'transient' | 'duplicate' | 'permanent';
  */
 const TRANSIENT_ERRNOS = new Set([
   1040, // too many connections
+  // A Galera node outside the primary component: "WSREP has not yet prepared node for
+  // application use". It answers again once it rejoins, or the proxy moves to a node that is in.
+  1047,
   1053, // server shutdown in progress
+  // Galera: "Got error 6 during COMMIT" / "Not connected to Primary Component": nothing committed.
+  1180,
   1205, // lock wait timeout
-  1213, // deadlock
+  1213, // deadlock; on Galera also a certification conflict with another node's transaction
   1317, // query interrupted
   2006, // server has gone away
   2013, // lost connection during query

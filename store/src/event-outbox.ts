@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { CloudEvent } from '@subscriptions/contracts';
 import { EVENT_COLUMNS, type EventRow, toCloudEvent } from './event-rows';
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 
 /** Milliseconds any one statement of the relay may take. */
 const STATEMENT_TIMEOUT_MS = 5_000;
@@ -14,16 +15,31 @@ export interface OutboxEvent {
   requestId: string | null;
 }
 
+/** How the relay's lease is held. */
+export interface LeaseSettings {
+  /** How long a lease runs from its last renewal; another relay may take it after that. */
+  leaseMs: number;
+  /** How long the holder waits between renewals. */
+  renewEveryMs: number;
+}
+
+export const DEFAULT_LEASE: LeaseSettings = { leaseMs: 5_000, renewEveryMs: 1_000 };
+
 /**
  * The relay's side of the database: the history, read in id order from the relay's position, and
- * that position. One relay per database works at a time: `lead()` takes a named lock on a
- * connection of its own, and every read and write goes through that connection, so a relay
- * whose connection died (and with it the lock) can do no more work and must lead again.
+ * that position. One relay per database works at a time, by a lease in the `event_relay` row
+ * (mysql-init/006): a row every node of a cluster sees alike, where a named lock would be one
+ * node's alone. Each taking of the lease raises its term, and the position is only written under
+ * the term that took it: a relay that lost the lease without noticing (it was frozen, its
+ * database connection hung) cannot move the position, and learns at that write that it lost.
  */
 export interface EventOutbox {
-  /** Tries to become this database's relay; resolves whether it is. */
+  /**
+   * Takes the lease when it is free or expired, or keeps it (renewing it once due); resolves
+   * whether this relay holds it. Cheap to call often: it writes only when a renewal is due.
+   */
   lead(): Promise<boolean>;
-  /** Whether it still holds the lead (a failed statement on its connection gives it up). */
+  /** Whether it holds a lease that has not run out by its own clock. */
   isLeader(): boolean;
   /** How far the relay has published: every event up to this id is confirmed. */
   position(): Promise<number>;
@@ -31,108 +47,150 @@ export interface EventOutbox {
   readAfter(position: number, limit: number): Promise<OutboxEvent[]>;
   /**
    * Records that everything up to `position` is published; resolves the recorded position, which
-   * is further when an operator moved it on (to skip the events of a bulk import, say).
+   * is further when an operator moved it on (to skip the events of a bulk import, say). Rejects,
+   * giving the lead up, when the lease was taken over meanwhile.
    */
   advance(position: number, now: Date): Promise<number>;
-  /** Gives up leading: closes the connection, and with it the lock. */
-  release(): void;
+  /** Gives the lease up at once, so another relay need not wait for it to run out. */
+  release(): Promise<void>;
 }
 
-/**
- * The lock's name, server-wide, so it names the database: relays of other databases on the same
- * server (tests, staging) do not wait for each other. MySQL allows 64 characters.
- */
-export function relayLockName(database: string): string {
-  const name = `event_relay:${database}`;
-  return name.length <= 64
-    ? name
-    : `event_relay:${createHash('sha256').update(database).digest('hex').slice(0, 52)}`;
+/** The lease went to another relay: this one must stop publishing. */
+export class LeaseLostError extends Error {
+  constructor(holder: string) {
+    super(`event relay ${holder}: the lease was taken over`);
+    this.name = 'LeaseLostError';
+  }
 }
 
-export function createEventOutbox(pool: Pool, database: string): EventOutbox {
-  const lockName = relayLockName(database);
-  let leader: PoolConnection | undefined;
+/** An update and a read after it, in one round trip: the update's header and the rows read. */
+async function updateThenRead(
+  pool: Pool,
+  statement: { sql: string; values: unknown[] },
+): Promise<[ResultSetHeader, RowDataPacket[]]> {
+  const [results] = await pool.query<RowDataPacket[][]>({
+    ...statement,
+    timeout: STATEMENT_TIMEOUT_MS,
+  });
+  return [results[0] as unknown as ResultSetHeader, results[1] ?? []];
+}
 
-  /** Runs on the leader's connection; a failure there ends leading. */
-  async function onLeader<T>(work: (connection: PoolConnection) => Promise<T>): Promise<T> {
-    if (!leader) throw new Error('not the event relay');
-    try {
-      return await work(leader);
-    } catch (error) {
-      release();
-      throw error;
-    }
+/** A name that tells operators which process leads (`SELECT leader FROM event_relay`). */
+function holderName(): string {
+  return `${hostname().slice(0, 20)}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
+export function createEventOutbox(
+  pool: Pool,
+  settings: LeaseSettings = DEFAULT_LEASE,
+  now: () => number = Date.now,
+): EventOutbox {
+  const holder = holderName();
+  const leaseMicros = settings.leaseMs * 1_000;
+  let term: number | undefined;
+  /** By this process's clock: a renewal sent at t holds until t + leaseMs at the latest. */
+  let validUntil = 0;
+  let renewedAt = 0;
+
+  const isLeader = () => term !== undefined && now() < validUntil;
+
+  function lose(): void {
+    term = undefined;
+    validUntil = 0;
   }
 
-  function release(): void {
-    // Destroyed, not released to the pool: the lock must go with the session.
-    leader?.destroy();
-    leader = undefined;
+  async function take(): Promise<boolean> {
+    const sentAt = now();
+    const [taken, rows] = await updateThenRead(pool, {
+      sql: `UPDATE event_relay
+              SET leader = ?, term = term + 1, lease_until = NOW(3) + INTERVAL ? MICROSECOND
+              WHERE id = 1 AND (lease_until IS NULL OR lease_until < NOW(3));
+            SELECT term FROM event_relay WHERE id = 1 AND leader = ?`,
+      values: [holder, leaseMicros, holder],
+    });
+    if (taken.affectedRows !== 1 || !rows[0]) return false;
+    term = Number(rows[0]['term']);
+    validUntil = sentAt + settings.leaseMs;
+    renewedAt = sentAt;
+    return true;
+  }
+
+  async function renew(): Promise<boolean> {
+    const sentAt = now();
+    const [result] = await pool.query<ResultSetHeader>({
+      sql: `UPDATE event_relay SET lease_until = NOW(3) + INTERVAL ? MICROSECOND
+            WHERE id = 1 AND leader = ? AND term = ?`,
+      values: [leaseMicros, holder, term],
+      timeout: STATEMENT_TIMEOUT_MS,
+    });
+    if (result.affectedRows !== 1) {
+      lose();
+      return false;
+    }
+    validUntil = sentAt + settings.leaseMs;
+    renewedAt = sentAt;
+    return true;
   }
 
   return {
     async lead() {
-      if (leader) return true;
-      const connection = await pool.getConnection();
-      try {
-        const [rows] = await connection.query<RowDataPacket[]>({
-          sql: 'SELECT GET_LOCK(?, 0) AS locked',
-          values: [lockName],
-          timeout: STATEMENT_TIMEOUT_MS,
-        });
-        if (Number(rows[0]?.['locked']) === 1) {
-          leader = connection;
-          return true;
-        }
-      } catch (error) {
-        connection.destroy();
-        throw error;
+      if (!isLeader()) {
+        lose();
+        return take();
       }
-      connection.release();
-      return false;
+      if (now() - renewedAt < settings.renewEveryMs) return true;
+      return renew();
     },
 
-    isLeader: () => leader !== undefined,
+    isLeader,
 
-    position: () =>
-      onLeader(async (connection) => {
-        const [rows] = await connection.query<RowDataPacket[]>({
-          sql: 'SELECT published_through FROM event_relay WHERE id = 1',
-          timeout: STATEMENT_TIMEOUT_MS,
-        });
-        return Number(rows[0]?.['published_through'] ?? 0);
-      }),
+    async position() {
+      const [rows] = await pool.query<RowDataPacket[]>({
+        sql: 'SELECT published_through FROM event_relay WHERE id = 1',
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      return Number(rows[0]?.['published_through'] ?? 0);
+    },
 
-    readAfter: (position, limit) =>
-      onLeader(async (connection) => {
-        const [rows] = await connection.query<EventRow[]>({
-          sql: `SELECT ${EVENT_COLUMNS}
-                FROM event_history e JOIN subscription s ON s.id = e.subscription_id
-                WHERE e.id > ? ORDER BY e.id LIMIT ?`,
-          values: [position, limit],
-          timeout: STATEMENT_TIMEOUT_MS,
-        });
-        return rows.map((row) => ({
-          event: toCloudEvent(row),
-          position: Number(row.id),
-          requestId: row.request_id,
-        }));
-      }),
+    async readAfter(position, limit) {
+      const [rows] = await pool.query<EventRow[]>({
+        sql: `SELECT ${EVENT_COLUMNS}
+              FROM event_history e JOIN subscription s ON s.id = e.subscription_id
+              WHERE e.id > ? ORDER BY e.id LIMIT ?`,
+        values: [position, limit],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+      return rows.map((row) => ({
+        event: toCloudEvent(row),
+        position: Number(row.id),
+        requestId: row.request_id,
+      }));
+    },
 
-    advance: (position, now) =>
-      onLeader(async (connection) => {
-        const [results] = await connection.query<RowDataPacket[][]>({
-          sql: `UPDATE event_relay SET published_through = GREATEST(published_through, ?),
-                  updated_at = ? WHERE id = 1;
-                SELECT published_through FROM event_relay WHERE id = 1`,
-          values: [position, now],
-          timeout: STATEMENT_TIMEOUT_MS,
-        });
-        // Two statements, two results: the update's header, then the row read after it.
-        const rows = results[1] ?? [];
-        return Number(rows[0]?.['published_through'] ?? position);
-      }),
+    async advance(position, at) {
+      const [update, rows] = await updateThenRead(pool, {
+        sql: `UPDATE event_relay SET published_through = GREATEST(published_through, ?),
+                updated_at = ? WHERE id = 1 AND leader = ? AND term = ?;
+              SELECT published_through FROM event_relay WHERE id = 1`,
+        values: [position, at, holder, term],
+      });
+      if (update.affectedRows !== 1) {
+        lose();
+        throw new LeaseLostError(holder);
+      }
+      return Number(rows[0]?.['published_through'] ?? position);
+    },
 
-    release,
+    async release() {
+      if (term === undefined) return;
+      const held = term;
+      lose();
+      await pool.query({
+        sql: `UPDATE event_relay SET leader = NULL, lease_until = NULL
+              WHERE id = 1 AND leader = ? AND term = ?`,
+        values: [holder, held],
+        timeout: STATEMENT_TIMEOUT_MS,
+      });
+    },
   };
 }

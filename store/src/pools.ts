@@ -34,6 +34,15 @@ export function databaseAddress(settings: MysqlSettings): Omit<DatabaseOptions, 
 /** Seconds a statement may wait for a row lock: well inside any command deadline. */
 const LOCK_WAIT_TIMEOUT_SECONDS = 5;
 
+/**
+ * Causal reads on a MariaDB Galera cluster: a read waits until its node has applied every
+ * transaction the cluster committed before it, so a session that lands on another node after a
+ * failover still sees every command record and event already committed. The `/*M!` comment is
+ * executed by MariaDB alone (MySQL reads a comment), and the setting does nothing where Galera
+ * is off.
+ */
+const CAUSAL_READS_ON_GALERA = '/*M!100400 , SESSION wsrep_sync_wait = 1 */';
+
 /** The consumer's pool: it writes, a transaction a round trip at a time. */
 export function createDatabasePool(options: DatabaseOptions): Pool {
   const pool = mysql.createPool({
@@ -54,7 +63,7 @@ export function createDatabasePool(options: DatabaseOptions): Pool {
   // query queued behind it gets the SET's error, so no session runs without these settings.
   pool.pool.on('connection', (connection: DriverConnection) => {
     connection.query(
-      `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_TIMEOUT_SECONDS}`,
+      `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_TIMEOUT_SECONDS} ${CAUSAL_READS_ON_GALERA}`,
     );
   });
   return pool;
@@ -77,7 +86,7 @@ export function createReadPool(options: DatabaseOptions): Pool {
   });
   // As above: the callback connection, and no callback so that a failed SET fails the session.
   pool.pool.on('connection', (connection: DriverConnection) => {
-    connection.query("SET SESSION time_zone = '+00:00'");
+    connection.query(`SET SESSION time_zone = '+00:00' ${CAUSAL_READS_ON_GALERA}`);
     connection.query('SET SESSION TRANSACTION READ ONLY');
   });
   return pool;

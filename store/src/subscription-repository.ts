@@ -98,7 +98,7 @@ export interface SubscriptionTransaction {
    * Sent with the commit, after the events; the same command recorded meanwhile (another
    * delivery of it) makes the transaction end as `duplicate`, and the batch then replays it.
    */
-  recordCommands(records: readonly CommandRecord[], now: Date): Promise<void>;
+  recordCommands(records: readonly CommandRecord[], now: Date): void;
   /** Sent with the commit: each key, and the command whose record is its outcome. */
   recordKeys(keys: readonly KeyRecord[]): void;
 }
@@ -158,6 +158,8 @@ export interface SubscriptionRepository {
    * `before`; returns how many.
    */
   purgeRecordsBefore(before: Date, limit: number): Promise<number>;
+  /** Resolves when the database answers a trivial query in time (readiness). */
+  ping(): Promise<void>;
 }
 
 /** Characters `command_record.refusal` holds (mysql-init/005-command-record.sql). */
@@ -186,22 +188,10 @@ const INSERT_RECORDS = `INSERT INTO command_record
 const INSERT_RECORDS_UNLESS_THERE = `${INSERT_RECORDS} ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
-  // Read once: bulk inserts depend on this server setting (other than 1 on multi-primary setups).
-  let step: Promise<number> | undefined;
-  const autoIncrementStep = () => {
-    step ??= pool
-      .query<RowDataPacket[]>('SELECT @@auto_increment_increment AS step')
-      .then(([rows]) => Number(rows[0]?.['step'] ?? 1))
-      .catch((error: unknown) => {
-        step = undefined;
-        throw error;
-      });
-    return step;
-  };
   return {
     inTransaction: (work) =>
       runTransaction(pool, STATEMENT_TIMEOUT_MS, (transaction) =>
-        work(bindTransaction(transaction, autoIncrementStep)),
+        work(bindTransaction(transaction)),
       ),
 
     async recordUnapplied({ commandId, error, requestId }, now) {
@@ -216,6 +206,10 @@ export function createSubscriptionRepository(pool: Pool): SubscriptionRepository
       } catch (failure) {
         return { kind: classifyDatabaseError(failure), error: failure };
       }
+    },
+
+    async ping() {
+      await pool.query({ sql: 'SELECT 1', timeout: STATEMENT_TIMEOUT_MS });
     },
 
     async purgeRecordsBefore(before, limit) {
@@ -261,10 +255,28 @@ function storedResult(row: CommandRecordRow & { event_id: number | string | null
 
 const SELECT_SUBSCRIPTION = `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?`;
 
-function bindTransaction(
-  transaction: Transaction,
-  autoIncrementStep: () => Promise<number>,
-): SubscriptionTransaction {
+/**
+ * The id of the history row an applied change wrote in this transaction, as the server finds it:
+ * a subscription's version is unique among its events, so the row is the change's own, whatever
+ * ids the server (or a cluster's node) handed out.
+ */
+function eventIdOf(
+  appended: readonly AppliedChange[],
+  index: number,
+): ReturnType<typeof mysql.raw> {
+  const change = appended[index];
+  if (!change) throw new Error(`no event ${index} was appended in this transaction`);
+  return mysql.raw(
+    mysql.format('(SELECT id FROM event_history WHERE subscription_id = ? AND version = ?)', [
+      change.subscriptionId,
+      change.version,
+    ]),
+  );
+}
+
+function bindTransaction(transaction: Transaction): SubscriptionTransaction {
+  /** The changes `appendEvents` wrote, by index: what `{ eventIndex }` results point at. */
+  const appended: AppliedChange[] = [];
   return {
     async lookUp({ records, keys, userIds }) {
       const statements: Statement[] = [];
@@ -312,19 +324,16 @@ function bindTransaction(
 
     async insertSubscriptions(userIds, status, now) {
       if (userIds.length === 0) return [];
-      const [result] = (await transaction.run([
-        {
-          sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES ?',
-          values: [userIds.map((userId) => [userId, STATUS_IDS[status], now])],
-        },
-      ])) as [ResultSetHeader];
-      if (result.affectedRows !== userIds.length) {
-        throw new Error(`inserted ${result.affectedRows} of ${userIds.length} subscriptions`);
-      }
-      // A multi-row INSERT ... VALUES is a "simple insert": InnoDB gives it one run of ids,
-      // spaced by auto_increment_increment, in every auto-increment lock mode.
-      const step = await autoIncrementStep();
-      return userIds.map((_, index) => result.insertId + index * step);
+      // One row a statement, all in one round trip: each statement's header carries the id of
+      // its own row. Ids of a multi-row insert cannot be derived from the first: a cluster's
+      // nodes space them by an increment that changes as nodes come and go.
+      const results = (await transaction.run(
+        userIds.map((userId) => ({
+          sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
+          values: [userId, STATUS_IDS[status], now],
+        })),
+      )) as ResultSetHeader[];
+      return results.map((result) => result.insertId);
     },
 
     async changeStatuses(updates, now) {
@@ -361,9 +370,13 @@ function bindTransaction(
 
     appendEvents(events, now) {
       if (events.length === 0) return;
+      appended.push(...events);
       // Held from here to the COMMIT, which travels in the same round trip: no network wait,
-      // only the inserts and the commit itself (with MySQL's binary log on, its flush).
-      transaction.defer({ sql: 'SELECT id FROM event_commit_lock WHERE id = 1 FOR UPDATE' });
+      // only the inserts and the commit itself (with MySQL's binary log on, its flush). A write,
+      // not a mere lock, so that two such transactions on two nodes of a cluster conflict too.
+      transaction.defer({
+        sql: 'UPDATE event_commit_lock SET commits = commits + 1 WHERE id = 1',
+      });
       transaction.defer({
         sql: 'INSERT INTO event_history (subscription_id, type, version, request_id, created_at) VALUES ?',
         values: [
@@ -378,20 +391,15 @@ function bindTransaction(
       });
     },
 
-    async recordCommands(records, now) {
+    recordCommands(records, now) {
       if (records.length === 0) return;
-      // Events appended in this transaction: the first one's id is LAST_INSERT_ID() by then
-      // (the record insert generates none), the rest follow at the server's increment.
-      const step = records.some(({ result }) => 'eventIndex' in result)
-        ? await autoIncrementStep()
-        : 1;
       transaction.defer({
         sql: INSERT_RECORDS,
         values: [
           records.map(({ key, result, requestId }) => {
             const event =
               'eventIndex' in result
-                ? mysql.raw(`LAST_INSERT_ID() + ${result.eventIndex * step}`)
+                ? eventIdOf(appended, result.eventIndex)
                 : 'eventId' in result
                   ? result.eventId
                   : null;

@@ -43,7 +43,7 @@ const DEFAULT_RELAY_SETTINGS: RelaySettings = {
 };
 
 /**
- * Publishes the history as events: one relay per database at a time (the outbox's lock), in id
+ * Publishes the history as events: one relay per database at a time (the outbox's lease), in id
  * order, which is commit order (events become visible in id order), so the events of a
  * subscription go out in the order its changes committed. It publishes a batch, waits for the
  * broker's confirms, then records its new position; a relay that dies between the two is
@@ -97,8 +97,12 @@ export function startEventRelay(deps: {
 
   /** One step: lead, or publish what is there; resolves how long to wait before the next. */
   async function step(): Promise<number> {
+    // Takes the lease, or renews it when due: cheap while it holds.
+    if (!(await outbox.lead())) {
+      setLeading(false);
+      return settings.leadRetryMs;
+    }
     if (!leading) {
-      if (!(await outbox.lead())) return settings.leadRetryMs;
       position = await outbox.position();
       recorded = position;
       setLeading(true);
@@ -109,6 +113,12 @@ export function startEventRelay(deps: {
     if (!last) {
       if (recorded < position) await record();
       return settings.pollMs;
+    }
+    // The read may have taken long (a database failing over): a lease run out meanwhile may
+    // already be another relay's, so nothing is sent under it.
+    if (!outbox.isLeader()) {
+      setLeading(false);
+      return 0;
     }
     await publisher.publish(events);
     const confirmedAt = now();
@@ -137,9 +147,9 @@ export function startEventRelay(deps: {
         wait = await step();
       } catch (error) {
         logger.warn({ err: error }, 'event relay: publishing held back, will retry');
-        // A database failure took the lead with its connection: the next step takes it again,
-        // and the position back from the database (events since may go out twice, with their
-        // ids). A broker failure keeps it: the same events are published again.
+        // A lease lost or run out while the database was away: the next step takes it again
+        // (or another relay does), with the position from the database (events since may go
+        // out twice, with their ids). A broker failure keeps it: the same events go out again.
         if (!outbox.isLeader()) setLeading(false);
         wait = settings.retryMs;
       }
@@ -151,7 +161,9 @@ export function startEventRelay(deps: {
         logger.warn({ err: error }, 'event relay: last position not recorded'),
       );
     }
-    outbox.release();
+    await outbox
+      .release()
+      .catch((error: unknown) => logger.warn({ err: error }, 'event relay: lease not given up'));
     setLeading(false);
   })();
 

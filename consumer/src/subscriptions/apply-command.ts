@@ -215,7 +215,7 @@ async function applyBatch(
       keys.push({ keyHash, requestHash: hashes[index] as Buffer, command: record });
     }
   });
-  await tx.recordCommands([...records.values()], now);
+  tx.recordCommands([...records.values()], now);
   tx.recordKeys(keys);
   return outcomes.map((outcome) => (outcome as Outcome).reply);
 }

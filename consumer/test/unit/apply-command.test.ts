@@ -39,13 +39,14 @@ function fakeRepository(rows: {
     changeStatuses: async (updates: readonly StatusUpdate[]) =>
       updates.map(({ id }) => rows.statuses[id] as StatusUpdateResult),
     appendEvents: (events) => void written.events.push(...events),
-    recordCommands: async (records) => void written.records.push(...records),
+    recordCommands: (records) => void written.records.push(...records),
     recordKeys: (keys) => void written.keys.push(...keys),
   };
   const repository: SubscriptionRepository = {
     inTransaction: async (work) => ({ kind: 'committed', value: await work(tx) }),
     recordUnapplied: async () => ({ kind: 'committed', value: undefined }),
     purgeRecordsBefore: async () => 0,
+    ping: async () => undefined,
   };
   return { repository, written };
 }

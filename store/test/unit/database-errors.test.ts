@@ -9,6 +9,9 @@ describe('classifyDatabaseError', () => {
     ['a lock wait timeout', { errno: 1205, code: 'ER_LOCK_WAIT_TIMEOUT' }],
     ['too many connections', { errno: 1040, code: 'ER_CON_COUNT_ERROR' }],
     ['a server shutting down', { errno: 1053, code: 'ER_SERVER_SHUTDOWN' }],
+    // What a Galera node outside the primary component answers, to a query and to a commit.
+    ['a Galera node not ready for use', { errno: 1047, code: 'ER_UNKNOWN_COM_ERROR' }],
+    ['a commit with no primary component', { errno: 1180, code: 'ER_ERROR_DURING_COMMIT' }],
     ['a connection lost with no code', { fatal: true }],
     ['a refused connection', { code: 'ECONNREFUSED' }],
     ['a write to a closed socket', { code: 'EPIPE' }],
