@@ -1,11 +1,12 @@
 import dotenv from 'dotenv';
 import { describeUnreachable, isCredentialsRejected, isUnreachable } from '@subscriptions/platform';
 import { databaseAddress, migrate } from '@subscriptions/store';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, configDeprecations, loadConfig } from './config';
 
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
+  for (const line of configDeprecations(process.env)) console.warn(`db:migrate: ${line}`);
   let applied: string[];
   try {
     applied = await migrate(databaseAddress(config));
