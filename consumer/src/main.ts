@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );
   }
-  handleStopSignals({ process, logger, stop: shutdown });
+  handleStopSignals({ host: process, logger, stop: shutdown });
 }
 
 main().catch((error: unknown) => {
