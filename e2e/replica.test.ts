@@ -13,13 +13,8 @@ import {
   type ApiResponse,
   type SubscriptionBody,
 } from '../test-support/http/api';
-import {
-  printFigures,
-  runConcurrently,
-  sendPurchase,
-  tally,
-  waitUntil,
-} from '../test-support/http/load';
+import { printFigures, runConcurrently, sendPurchase, tally } from '../test-support/http/load';
+import { waitUntil } from '../test-support/wait';
 import { startReplicatedPair, type ReplicatedPair } from '../test-support/mariadb-replica';
 import { findSubscriptionRow, listEventTypes } from '../test-support/outcomes/rows';
 import {

@@ -9,8 +9,8 @@ import {
   runPaced,
   sendPurchase,
   tally,
-  waitUntil,
 } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import {
   countByUser,
   createUsers,

@@ -25,7 +25,7 @@ import {
   submitStatusChange,
   waitForCompletion,
 } from '../../../test-support/http/commands';
-import { waitUntil } from '../../../test-support/http/load';
+import { waitUntil } from '../../../test-support/wait';
 import {
   countRows,
   findSubscriptionRow,
