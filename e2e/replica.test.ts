@@ -13,13 +13,8 @@ import {
   type ApiResponse,
   type SubscriptionBody,
 } from '../test-support/http/api';
-import {
-  printFigures,
-  runConcurrently,
-  sendPurchase,
-  tally,
-  waitUntil,
-} from '../test-support/http/load';
+import { printFigures, runConcurrently, sendPurchase, tally } from '../test-support/http/load';
+import { waitUntil } from '../test-support/wait';
 import { startReplicatedPair, type ReplicatedPair } from '../test-support/mariadb-replica';
 import { findSubscriptionRow, listEventTypes } from '../test-support/outcomes/rows';
 import {
@@ -33,10 +28,11 @@ import {
 const DATABASE = 'subscriptions';
 const LOAD_PURCHASES = 200;
 const LOAD_CONCURRENCY = 16;
-/** How long a purchase may take to show on the replica: far above any lag seen, still finite. */
+/**
+ * When a wait for a purchase to show on the replica gives up: far above any lag seen, a bound on a
+ * hang and no claim of speed, which the printed figures report.
+ */
 const VISIBLE_WITHIN_MS = 10_000;
-/** How long a read may take to fail while the replica is away (the read pool connects in 2 s). */
-const UNAVAILABLE_WITHIN_MS = 2_000;
 
 function percentile(sorted: readonly number[], fraction: number): number {
   const index = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
@@ -156,7 +152,7 @@ describe('reads from a replica, writes through the primary', () => {
     expect({ status: read.status, body: read.body }).toEqual({ status: 200, body: last });
   });
 
-  it(`shows every purchase on the replica within ${VISIBLE_WITHIN_MS / 1_000} s under load (${LOAD_PURCHASES} purchases, ${LOAD_CONCURRENCY} at once)`, async () => {
+  it(`shows every purchase on the replica under load (${LOAD_PURCHASES} purchases, ${LOAD_CONCURRENCY} at once)`, async () => {
     const outcomes = await runConcurrently(LOAD_PURCHASES, LOAD_CONCURRENCY, async () => {
       const answer = await sendPurchase(api, userId);
       const answeredAt = performance.now();
@@ -174,7 +170,6 @@ describe('reads from a replica, writes through the primary', () => {
       p99_ms: percentile(lags, 0.99),
       max_ms: percentile(lags, 1),
     });
-    for (const lag of lags) expect(lag).toBeLessThan(VISIBLE_WITHIN_MS);
   });
 
   describe('when the replica goes away', () => {
@@ -188,7 +183,7 @@ describe('reads from a replica, writes through the primary', () => {
       await pair.replica.kill();
     });
 
-    it(`answers reads 503 database_unavailable within ${UNAVAILABLE_WITHIN_MS / 1_000} s while purchases go on answering 201`, async () => {
+    it('answers reads 503 database_unavailable while purchases go on answering 201', async () => {
       const reads = [
         () => getSubscription(known),
         () => getHistory(known),
@@ -224,7 +219,6 @@ describe('reads from a replica, writes through the primary', () => {
         writes: purchases.length,
         slowest_201_ms: Math.round(Math.max(...writeTimes)),
       });
-      expect(slowest).toBeLessThan(UNAVAILABLE_WITHIN_MS);
     });
 
     it('serves reads again once the replica is back, with what was written meanwhile', async () => {

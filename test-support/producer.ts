@@ -17,7 +17,7 @@ export const COMMAND_SETTINGS = {
 
 /**
  * The producer's real pieces wired in-process (the HTTP app, the RPC client on a live broker
- * connection, the read model on a live pool) on a vhost and a database of the test's own.
+ * connection, the store's queries on a live pool) on a vhost and a database of the test's own.
  */
 export async function startInProcessProducer(options: {
   amqpUrl: string;

@@ -9,7 +9,7 @@ import { preloadDatabase } from './preload';
 import { purchaseRequests, READ_SCENARIOS, readRequests } from './scenarios';
 import type { Target } from './targets';
 
-/** How long the consumer keeps command records by default (PROCESSED_RETENTION_HOURS). */
+/** How long the consumer keeps command records by default (COMMAND_RETENTION_HOURS). */
 const RETENTION_MS = 24 * 3_600_000;
 
 interface GrowthSettings extends Durations {

@@ -1,4 +1,10 @@
-import { LOG_LEVELS, brokerUrlsSchema, parseEnvironment } from '@subscriptions/platform';
+import {
+  LOG_LEVELS,
+  brokerUrlsSchema,
+  deprecatedVariables,
+  parseEnvironment,
+  readRenamedVariables,
+} from '@subscriptions/platform';
 import { z } from 'zod';
 
 const configSchema = z.object({
@@ -30,11 +36,8 @@ const configSchema = z.object({
    * together; it waits at most as long as recent batches took. 0 never waits.
    */
   BATCH_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(20),
-  /**
-   * How long command records (and so Idempotency-Keys) are kept; the contract says 24 h at least.
-   * The name is older than the records and stays, as operators set it.
-   */
-  PROCESSED_RETENTION_HOURS: z.coerce
+  /** How long command records (and so Idempotency-Keys) are kept; the contract says 24 h at least. */
+  COMMAND_RETENTION_HOURS: z.coerce
     .number()
     .int()
     .min(24)
@@ -57,10 +60,21 @@ export { ConfigError } from '@subscriptions/platform';
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
+/** Old names still read for a while, each as its new one. */
+const RENAMED = [{ oldName: 'PROCESSED_RETENTION_HOURS', newName: 'COMMAND_RETENTION_HOURS' }];
+
 /** Every variable the process reads. */
-export const CONFIG_KEYS = Object.keys(configSchema.shape);
+export const CONFIG_KEYS = [
+  ...Object.keys(configSchema.shape),
+  ...RENAMED.map(({ oldName }) => oldName),
+];
 
 /** Parses the environment once, at start; a bad value fails with one line per variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  return parseEnvironment(configSchema, env);
+  return parseEnvironment(configSchema, readRenamedVariables(env, RENAMED));
+}
+
+/** A line to log at start for each deprecated name the environment still sets. */
+export function configDeprecations(env: Record<string, string | undefined>): string[] {
+  return deprecatedVariables(env, RENAMED);
 }

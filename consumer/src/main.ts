@@ -13,7 +13,7 @@ import {
   databaseAddress,
 } from '@subscriptions/store';
 import { createCommandConsumer } from './broker/command-consumer';
-import { loadConfig } from './config';
+import { configDeprecations, loadConfig } from './config';
 import { createEventPublisher } from './events/event-publisher';
 import { type EventRelay, startEventRelay } from './events/event-relay';
 import { createConsumerMetrics } from './metrics';
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
   const logger = createLogger('consumer', config.LOG_LEVEL);
+  for (const line of configDeprecations(process.env)) logger.warn(line);
   const database = databaseAddress(config);
   const pool = createDatabasePool({
     ...database,
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
 
   const purge = schedulePurge({
     repository,
-    retentionMs: config.PROCESSED_RETENTION_HOURS * 3_600_000,
+    retentionMs: config.COMMAND_RETENTION_HOURS * 3_600_000,
     logger,
   });
 
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );
   }
-  handleStopSignals({ process, logger, stop: shutdown });
+  handleStopSignals({ host: process, logger, stop: shutdown });
 }
 
 main().catch((error: unknown) => {

@@ -1,11 +1,17 @@
 import dotenv from 'dotenv';
-import { describeUnreachable, isCredentialsRejected, isUnreachable } from '@subscriptions/platform';
+import {
+  describeUnreachable,
+  isCredentialsRejected,
+  isUnreachable,
+  reportStartFailure,
+} from '@subscriptions/platform';
 import { databaseAddress, migrate } from '@subscriptions/store';
-import { ConfigError, loadConfig } from './config';
+import { configDeprecations, loadConfig } from './config';
 
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
+  for (const line of configDeprecations(process.env)) console.warn(`db:migrate: ${line}`);
   let applied: string[];
   try {
     applied = await migrate(databaseAddress(config));
@@ -33,11 +39,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems) console.error(`db:migrate: ${problem}`);
-    } else {
-      console.error('db:migrate: failed:', error instanceof Error ? error.message : error);
-    }
+    reportStartFailure('db:migrate', error, { stack: false });
     process.exit(1);
   },
 );

@@ -14,7 +14,8 @@ import {
   waitForAllCompleted,
   waitForCompletion,
 } from '../../test-support/http/commands';
-import { printFigures, runConcurrently, waitUntil } from '../../test-support/http/load';
+import { printFigures, runConcurrently } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import { type BrokerProbe, openBrokerProbe } from '../../test-support/outcomes/dead-letters';
 import {
   countByUser,

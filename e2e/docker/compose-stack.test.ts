@@ -27,7 +27,8 @@ import {
   measureKeyedLoad,
   startKeyedLoad,
 } from '../../test-support/http/keyed-load';
-import { printFigures, waitUntil } from '../../test-support/http/load';
+import { printFigures } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import { createUsers } from '../../test-support/outcomes/ledger';
 
 /**

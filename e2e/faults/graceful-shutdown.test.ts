@@ -9,8 +9,8 @@ import {
   runConcurrently,
   sendPurchase,
   tally,
-  waitUntil,
 } from '../../test-support/http/load';
+import { waitUntil } from '../../test-support/wait';
 import {
   countByUser,
   createUsers,

@@ -44,7 +44,7 @@ export async function closeInOrder(
   return clean;
 }
 
-/** What `handleStopSignals` uses of the process: main.ts hands over `process` itself. */
+/** What `handleStopSignals` uses of its host process: main.ts hands over `process` itself. */
 export interface StoppableProcess {
   on(signal: 'SIGTERM' | 'SIGINT', listener: (signal: NodeJS.Signals) => void): unknown;
   exit(code: number): void;
@@ -56,11 +56,11 @@ export interface StoppableProcess {
  * signal during the shutdown is ignored: the steps' time limits bound how long it takes.
  */
 export function handleStopSignals(deps: {
-  process: StoppableProcess;
+  host: StoppableProcess;
   logger: Logger;
   stop: (signal: NodeJS.Signals) => Promise<boolean>;
 }): void {
-  const { process, logger, stop } = deps;
+  const { host, logger, stop } = deps;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -72,9 +72,9 @@ export function handleStopSignals(deps: {
       })
       .then((clean) => {
         logger.info('stopped');
-        process.exit(clean ? 0 : 1);
+        host.exit(clean ? 0 : 1);
       });
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  host.on('SIGTERM', onSignal);
+  host.on('SIGINT', onSignal);
 }

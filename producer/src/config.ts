@@ -1,4 +1,10 @@
-import { LOG_LEVELS, brokerUrlsSchema, parseEnvironment } from '@subscriptions/platform';
+import {
+  LOG_LEVELS,
+  brokerUrlsSchema,
+  deprecatedVariables,
+  parseEnvironment,
+  readRenamedVariables,
+} from '@subscriptions/platform';
 import { z } from 'zod';
 
 /**
@@ -39,7 +45,7 @@ const configSchema = z.object({
   /** Seconds of clock skew allowed on `exp` and `nbf`. */
   AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   /** How long the consumer keeps command records and Idempotency-Keys: set alike on both. */
-  PROCESSED_RETENTION_HOURS: z.coerce
+  COMMAND_RETENTION_HOURS: z.coerce
     .number()
     .int()
     .min(24)
@@ -53,8 +59,14 @@ export { ConfigError } from '@subscriptions/platform';
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
+/** Old names still read for a while, each as its new one. */
+const RENAMED = [{ oldName: 'PROCESSED_RETENTION_HOURS', newName: 'COMMAND_RETENTION_HOURS' }];
+
 /** Every variable the process reads. */
-export const CONFIG_KEYS = Object.keys(configSchema.shape);
+export const CONFIG_KEYS = [
+  ...Object.keys(configSchema.shape),
+  ...RENAMED.map(({ oldName }) => oldName),
+];
 
 /** Parses the environment once, at start; a bad value fails with one line per variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
@@ -66,7 +78,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         'required: set a secret of at least 32 bytes to turn auth on, or AUTH_DISABLED=true to run without auth',
     },
   );
-  return parseEnvironment(schema, env);
+  return parseEnvironment(schema, readRenamedVariables(env, RENAMED));
+}
+
+/** A line to log at start for each deprecated name the environment still sets. */
+export function configDeprecations(env: Record<string, string | undefined>): string[] {
+  return deprecatedVariables(env, RENAMED);
 }
 
 /** True when auth is on and its tokens are signed with the public development secret. */

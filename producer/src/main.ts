@@ -11,7 +11,7 @@ import { createReadPool, createSubscriptionQueries, databaseAddress } from '@sub
 import { createApp } from './app';
 import { createRpcClient } from './broker/rpc-client';
 import { createCommandIds, UNSIGNED_COMMAND_IDS } from './commands/command-ids';
-import { loadConfig, usesDevelopmentSecret } from './config';
+import { configDeprecations, loadConfig, usesDevelopmentSecret } from './config';
 import { createAuthenticator } from './http/auth';
 import { createProducerMetrics } from './metrics';
 
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
   const logger = createLogger('producer', config.LOG_LEVEL);
+  for (const line of configDeprecations(process.env)) logger.warn(line);
   // Before the first connection, which may keep retrying: the warning shows even then.
   if (usesDevelopmentSecret(config)) {
     logger.warn(
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     rpc,
     commandIds: createCommandIds(config.AUTH_JWT_SECRET ?? UNSIGNED_COMMAND_IDS),
     rpcTimeoutMs: config.RPC_TIMEOUT_MS,
-    retentionMs: config.PROCESSED_RETENTION_HOURS * 3_600_000,
+    retentionMs: config.COMMAND_RETENTION_HOURS * 3_600_000,
     queries,
     logger,
     metrics,
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );
   }
-  handleStopSignals({ process, logger, stop: shutdown });
+  handleStopSignals({ host: process, logger, stop: shutdown });
 }
 
 main().catch((error: unknown) => {

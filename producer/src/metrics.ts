@@ -32,7 +32,7 @@ export function createProducerMetrics(options: {
   });
   new Counter({
     name: 'subscriptions_rpc_republished_total',
-    help: 'Commands published again on a fresh channel after the broker nacked them',
+    help: 'Commands published again on a new channel after the broker nacked them',
     registers: [registry],
     collect() {
       // The client keeps the running total; the counter mirrors it at each scrape.

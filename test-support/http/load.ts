@@ -170,20 +170,6 @@ export function tally(answers: readonly Answer[]): {
   return { statuses, codes };
 }
 
-/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
-export async function waitUntil(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 50,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 /** Prints the figures a fault test measured, one line, so that a run can be quoted. */
 export function printFigures(scenario: string, figures: Record<string, unknown>): void {
   const parts = Object.entries(figures).map(([name, value]) => `${name}=${formatFigure(value)}`);

@@ -18,6 +18,9 @@ export interface CommandConsumer {
   stop(): Promise<void>;
 }
 
+/** What runs on a connection's channels until it is stopped. */
+type Part = CommandListener | UnappliedRecorder;
+
 /** Dead letters whose outcome is being recorded at once. */
 const RECORDER_PREFETCH = 16;
 
@@ -38,16 +41,23 @@ export function createCommandConsumer(deps: {
   const { prefetch, execute, recordUnapplied, logger, metrics, batching } = deps;
   let current: Channel | undefined;
   /** The listener and recorder of every connection so far, until each has stopped. */
-  const running = new Set<CommandListener | UnappliedRecorder>();
+  const running = new Set<Part>();
+  /** Each part's one stop, from the first call on: its channel's close, or the shutdown. */
+  const stops = new WeakMap<Part, Promise<void>>();
   let stopping = false;
 
-  /** Stops `part` and lets it go once the commands it had in hand are settled. */
-  function stopPart(part: CommandListener | UnappliedRecorder): Promise<void> {
-    return part.stop().finally(() => running.delete(part));
+  /** Stops `part` once, and lets it go when the commands it had in hand are settled. */
+  function stopPart(part: Part): Promise<void> {
+    let stopped = stops.get(part);
+    if (!stopped) {
+      stopped = part.stop().finally(() => running.delete(part));
+      stops.set(part, stopped);
+    }
+    return stopped;
   }
 
   /** Keeps `part` for the shutdown; once `channel` is closed it takes nothing more, so it stops. */
-  function keep(part: CommandListener | UnappliedRecorder, channel: Channel): void {
+  function keep(part: Part, channel: Channel): void {
     running.add(part);
     channel.once('close', () => void stopPart(part));
   }

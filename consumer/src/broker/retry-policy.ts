@@ -45,9 +45,9 @@ export interface Settlement<T> {
  * Runs one batch until each of its commands is settled:
  * - a command whose time is up before an attempt starts is given up, never started;
  * - committed: every command is answered;
- * - a transient failure is retried with backoff, each command until an attempt would start past
- *   its deadline (it is given up then, once the deadline has passed), and not at all once the
- *   consumer is stopping;
+ * - a transient failure is retried with backoff, each command until its deadline (the backoff is
+ *   cut short at the earliest deadline, so a command is given up as it passes), and not at all
+ *   once the consumer is stopping;
  * - any other failure splits the batch, so a bad command cannot sink its neighbours: alone, it
  *   has failed, and is never retried in a loop.
  */
@@ -90,7 +90,9 @@ export async function runWithRetries<T extends RetryItem>(
       for (const item of live) settle.gaveUp(item);
       return;
     }
-    const delay = retryDelayMs(attempt);
+    // Cut short at the earliest deadline: a command is given up as it passes, not a backoff later.
+    const timeLeft = Math.min(...live.map((item) => item.retryUntil)) - now();
+    const delay = Math.max(0, Math.min(retryDelayMs(attempt), timeLeft));
     settle.retrying(live, attempt, delay, outcome.error);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }

@@ -116,24 +116,27 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
   };
 }
 
-/** Where a delivery's command is recordKeys in the records: by its command id and by its key. */
-interface RecordKeys {
+/**
+ * How a delivery is found in the records (by its command id, and by its Idempotency-Key if it
+ * has one) and how it is matched with other deliveries of the same command in its batch.
+ */
+interface DeliveryKeys {
   record: CommandRecordKey | null;
   /** The scoped Idempotency-Key's hash, if the client sent one. */
   keyHash: Buffer | null;
-  /** Two deliveries with the same one are the same command: the key, else the command id. */
-  command: string | null;
+  /** Deliveries that share it carry the same command: the key, else the command id. */
+  sameCommandAs: string | null;
 }
 
-function recordKeysOf({ identity }: BatchItem): RecordKeys {
+function deliveryKeysOf({ identity }: BatchItem): DeliveryKeys {
   const record = identity.messageId ? commandRecordKey(identity.messageId) : null;
   const keyHash = identity.idempotency ? keyHashOf(identity.idempotency) : null;
-  const command = keyHash
+  const sameCommandAs = keyHash
     ? `key:${keyHash.toString('hex')}`
     : record
       ? `record:${recordKeyText(record)}`
       : null;
-  return { record, keyHash, command };
+  return { record, keyHash, sameCommandAs };
 }
 
 async function applyBatch(
@@ -141,15 +144,15 @@ async function applyBatch(
   items: readonly BatchItem[],
   now: Date,
 ): Promise<Reply[]> {
-  const recordKeys = items.map(recordKeysOf);
+  const deliveryKeys = items.map(deliveryKeysOf);
   const hashes = items.map(({ command }) => requestHashOf(command));
   const { recorded, keyed, users } = await tx.lookUp({
     records: unique(
-      recordKeys.map(({ record }) => record),
+      deliveryKeys.map(({ record }) => record),
       recordKeyText,
     ),
     keys: unique(
-      recordKeys.map(({ keyHash }) => keyHash),
+      deliveryKeys.map(({ keyHash }) => keyHash),
       (hash) => hash.toString('hex'),
     ),
     userIds: [
@@ -167,7 +170,7 @@ async function applyBatch(
   /** The commands this batch applies: neither recorded before nor repeated within the batch. */
   const toApply: number[] = [];
   items.forEach((_, index) => {
-    const { record, keyHash, command } = recordKeys[index] as RecordKeys;
+    const { record, keyHash, sameCommandAs } = deliveryKeys[index] as DeliveryKeys;
     const redelivered = record ? recorded.get(recordKeyText(record)) : undefined;
     if (redelivered) {
       outcomes[index] = { reply: { ...redelivered.reply, replayed: true } };
@@ -180,9 +183,9 @@ async function applyBatch(
       return;
     }
     // A repeat later in this batch is answered from the first delivery, below.
-    if (command !== null) {
-      if (firstDelivery.has(command)) return;
-      firstDelivery.set(command, index);
+    if (sameCommandAs !== null) {
+      if (firstDelivery.has(sameCommandAs)) return;
+      firstDelivery.set(sameCommandAs, index);
     }
     toApply.push(index);
   });
@@ -194,7 +197,7 @@ async function applyBatch(
 
   items.forEach((_, index) => {
     if (outcomes[index] !== undefined) return;
-    const first = firstDelivery.get(recordKeys[index]?.command ?? '') ?? index;
+    const first = firstDelivery.get(deliveryKeys[index]?.sameCommandAs ?? '') ?? index;
     const same = (hashes[index] as Buffer).equals(hashes[first] as Buffer);
     outcomes[index] = same ? replay(outcomes[first] as Outcome) : KEY_REUSED;
   });
@@ -203,7 +206,7 @@ async function applyBatch(
   const records = new Map<string, CommandRecord>();
   const keys: KeyRecord[] = [];
   items.forEach(({ identity }, index) => {
-    const { record, keyHash } = recordKeys[index] as RecordKeys;
+    const { record, keyHash } = deliveryKeys[index] as DeliveryKeys;
     const result = outcomes[index]?.result;
     if (!record || !result) return;
     const text = recordKeyText(record);

@@ -12,7 +12,7 @@ import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { waitUntil } from '../../../test-support/http/load';
+import { waitUntil } from '../../../test-support/wait';
 import { testLogger } from '../../../test-support/logger';
 import { type CommandConsumer, createCommandConsumer } from '../../src/broker/command-consumer';
 import { createBatchExecutor } from '../../src/subscriptions/apply-command';

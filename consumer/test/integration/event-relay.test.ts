@@ -11,7 +11,7 @@ import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { releaseAll } from '../../../test-support/cleanup';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { waitUntil } from '../../../test-support/http/load';
+import { waitUntil } from '../../../test-support/wait';
 import { testLogger } from '../../../test-support/logger';
 import {
   auditEvents,

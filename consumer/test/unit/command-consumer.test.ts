@@ -12,6 +12,9 @@ class FakeChannel extends EventEmitter {
   private readonly consumers = new Map<string, (message: ConsumeMessage | null) => void>();
   private closed = false;
   private nextTag = 1;
+  /** The consumer tags handed out, and each cancel asked for, in order. */
+  readonly consumed: string[] = [];
+  readonly cancelled: string[] = [];
 
   async prefetch() {}
   async assertExchange() {
@@ -25,9 +28,11 @@ class FakeChannel extends EventEmitter {
   }
   async consume(queue: string, onMessage: (message: ConsumeMessage | null) => void) {
     this.consumers.set(queue, onMessage);
+    this.consumed.push(queue);
     return { consumerTag: queue };
   }
   async cancel(tag: string) {
+    this.cancelled.push(tag);
     if (this.closed) throw new Error('Channel closed');
     this.consumers.delete(tag);
     return {};
@@ -123,5 +128,38 @@ describe('the command consumer across reconnects', () => {
     gate.open();
     await stopped;
     expect(settled).toEqual(['batch', 'stopped']);
+  });
+
+  it('stops the listener of a connection that went once, though the shutdown comes while it still stops', async () => {
+    const gate = createGate();
+    gate.close();
+    let entered: () => void = () => undefined;
+    const inHand = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const commands = createCommandConsumer({
+      prefetch: 4,
+      execute: async (items) => {
+        entered();
+        await gate.pass();
+        return { kind: 'committed', replies: items.map(() => applied) };
+      },
+      recordUnapplied: async () => ({ kind: 'committed', value: undefined }),
+      logger: testLogger,
+    });
+
+    const gone = fakeConnection();
+    await commands.attach(gone.model);
+    expect(gone.channels[0]?.deliver('PURCHASED')).toBe(true);
+    await inHand;
+    // Its channels close with a batch in hand: the listener starts stopping and waits for it.
+    gone.channels.forEach((channel) => channel.die());
+    const stopped = commands.stop();
+    gate.open();
+    await stopped;
+
+    for (const channel of gone.channels) {
+      expect(channel.cancelled.sort()).toEqual(channel.consumed.sort());
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, configDeprecations, loadConfig } from '../../src/config';
 
 describe('consumer loadConfig', () => {
   it('uses the documented defaults for an empty environment', () => {
@@ -14,7 +14,7 @@ describe('consumer loadConfig', () => {
       CONSUMER_TRANSACTIONS: 2,
       BATCH_SIZE: 64,
       BATCH_LINGER_MS: 20,
-      PROCESSED_RETENTION_HOURS: 24,
+      COMMAND_RETENTION_HOURS: 24,
       EVENTS_ENABLED: true,
       METRICS_PORT: 9464,
       LOG_LEVEL: 'info',
@@ -68,5 +68,40 @@ describe('consumer loadConfig', () => {
       'AMQP_URL: entry 1 "amqp://u:***@rabbit-1?heartbeat=x" has heartbeat=x: must be a whole number',
       'AMQP_URL: entry 3 "rabbit-3" is not an amqp:// or amqps:// URL',
     ]);
+  });
+
+  describe('the retention of command records', () => {
+    it('reads COMMAND_RETENTION_HOURS, with nothing deprecated to log', () => {
+      const env = { COMMAND_RETENTION_HOURS: '72' };
+      expect(loadConfig(env).COMMAND_RETENTION_HOURS).toBe(72);
+      expect(configDeprecations(env)).toEqual([]);
+    });
+
+    it('reads the old name, PROCESSED_RETENTION_HOURS, set alone, and calls it deprecated', () => {
+      const env = { PROCESSED_RETENTION_HOURS: '48' };
+      expect(loadConfig(env).COMMAND_RETENTION_HOURS).toBe(48);
+      expect(configDeprecations(env)).toEqual([
+        'PROCESSED_RETENTION_HOURS is deprecated, read as COMMAND_RETENTION_HOURS: set that instead',
+      ]);
+    });
+
+    it('takes both names set alike as one value', () => {
+      const env = { COMMAND_RETENTION_HOURS: '48', PROCESSED_RETENTION_HOURS: '48' };
+      expect(loadConfig(env).COMMAND_RETENTION_HOURS).toBe(48);
+      expect(configDeprecations(env)).toHaveLength(1);
+    });
+
+    it('refuses to start, in one line, when both names are set to different values', () => {
+      let caught: unknown;
+      try {
+        loadConfig({ COMMAND_RETENTION_HOURS: '48', PROCESSED_RETENTION_HOURS: '72' });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect((caught as ConfigError).problems).toEqual([
+        'PROCESSED_RETENTION_HOURS: deprecated name of COMMAND_RETENTION_HOURS, set to another value: set COMMAND_RETENTION_HOURS alone',
+      ]);
+    });
   });
 });

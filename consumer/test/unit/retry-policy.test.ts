@@ -111,6 +111,32 @@ describe('retry policy', () => {
     }
   });
 
+  it('waits no longer than the earliest deadline of the commands it retries, so it gives up on time', async () => {
+    jest.useFakeTimers({ now: 0 });
+    try {
+      const { ended, execute, settle } = harness(Array.from({ length: 6 }, () => transient));
+      const attemptsAt: number[] = [];
+      const gaveUpAt: number[] = [];
+      // The backoff alone would try at 0, 100, 300, 700, 1500, 3100, then 5100: 1.9 s past 3200.
+      const done = runWithRetries([item('soon', 3_200), item('later')], {
+        execute: (items) => {
+          attemptsAt.push(Date.now());
+          return execute(items);
+        },
+        settle: { ...settle, gaveUp: (entry) => (gaveUpAt.push(Date.now()), settle.gaveUp(entry)) },
+        now: () => Date.now(),
+        isStopping: () => false,
+      });
+      await jest.runAllTimersAsync();
+      await done;
+      expect(attemptsAt).toEqual([0, 100, 300, 700, 1_500, 3_100, 3_200]);
+      expect(gaveUpAt).toEqual([3_200]);
+      expect(ended).toEqual(['soon: gave up', 'later: later']);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('never starts a command whose time is up, however long it waited for its batch', async () => {
     const { ended, calls, execute, settle } = harness([]);
     await runWithRetries([item('late', 999), item('due', 1_000), item('early', 1_001)], {

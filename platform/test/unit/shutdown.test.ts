@@ -77,45 +77,45 @@ describe('handleStopSignals', () => {
     const exited = new Promise<number>((resolve) => {
       exit = resolve;
     });
-    return { process: Object.assign(emitter, { exit: jest.fn(exit) }), exited };
+    return { host: Object.assign(emitter, { exit: jest.fn(exit) }), exited };
   }
 
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'on %s runs the shutdown once, however many signals follow, and exits 0 when it was clean',
     async (signal) => {
-      const { process, exited } = fakeProcess();
+      const { host, exited } = fakeProcess();
       const stop = jest.fn(async (_signal: NodeJS.Signals) => true);
-      handleStopSignals({ process, logger, stop });
-      process.emit(signal, signal);
-      process.emit('SIGTERM', 'SIGTERM');
-      process.emit('SIGINT', 'SIGINT');
+      handleStopSignals({ host, logger, stop });
+      host.emit(signal, signal);
+      host.emit('SIGTERM', 'SIGTERM');
+      host.emit('SIGINT', 'SIGINT');
       expect(await exited).toBe(0);
       expect(stop.mock.calls).toEqual([[signal]]);
-      expect(process.exit).toHaveBeenCalledTimes(1);
+      expect(host.exit).toHaveBeenCalledTimes(1);
     },
   );
 
   it('exits 1 when a step was not clean, or the shutdown itself failed', async () => {
     const unclean = fakeProcess();
-    handleStopSignals({ process: unclean.process, logger, stop: async () => false });
-    unclean.process.emit('SIGTERM', 'SIGTERM');
+    handleStopSignals({ host: unclean.host, logger, stop: async () => false });
+    unclean.host.emit('SIGTERM', 'SIGTERM');
     expect(await unclean.exited).toBe(1);
 
     const failed = fakeProcess();
     handleStopSignals({
-      process: failed.process,
+      host: failed.host,
       logger,
       stop: () => Promise.reject(new Error('boom')),
     });
-    failed.process.emit('SIGINT', 'SIGINT');
+    failed.host.emit('SIGINT', 'SIGINT');
     expect(await failed.exited).toBe(1);
   });
 
   it('leaves the process alone until a signal comes', () => {
-    const { process } = fakeProcess();
+    const { host } = fakeProcess();
     const stop = jest.fn(async () => true);
-    handleStopSignals({ process, logger, stop });
+    handleStopSignals({ host, logger, stop });
     expect(stop).not.toHaveBeenCalled();
-    expect(process.exit).not.toHaveBeenCalled();
+    expect(host.exit).not.toHaveBeenCalled();
   });
 });

@@ -21,7 +21,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       next(thrown);
       return;
     }
-    // The read model's "not now": the client may try again shortly.
+    // The store's queries' "not now": the client may try again shortly.
     const error =
       thrown instanceof DatabaseUnavailableError
         ? new AppError('database_unavailable', thrown.message)

@@ -49,7 +49,7 @@ function notFound(id: number): AppError {
 /**
  * `/api/v1/subscriptions`. Writes validate and send one command, then answer with its reply or,
  * when the client prefers (RFC 7240), with 202 and the command to poll; reads go straight to
- * the read model.
+ * the store's queries.
  */
 export function createSubscriptionsRouter(deps: {
   rpc: Pick<RpcClient, 'call' | 'submit'>;

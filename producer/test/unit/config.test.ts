@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   ConfigError,
+  configDeprecations,
   DEVELOPMENT_JWT_SECRET,
   loadConfig,
   usesDevelopmentSecret,
@@ -21,7 +22,7 @@ describe('producer loadConfig', () => {
       LOG_LEVEL: 'info',
       AUTH_DISABLED: true,
       AUTH_CLOCK_TOLERANCE_SECONDS: 5,
-      PROCESSED_RETENTION_HOURS: 24,
+      COMMAND_RETENTION_HOURS: 24,
       RATE_LIMIT_PER_MINUTE: 3000,
     });
   });
@@ -100,5 +101,48 @@ describe('producer loadConfig', () => {
     expect(usesDevelopmentSecret(ownSecret)).toBe(false);
     expect(usesDevelopmentSecret(authOff)).toBe(false);
     expect(usesDevelopmentSecret(loadConfig({ AUTH_DISABLED: 'true' }))).toBe(false);
+  });
+
+  describe('the retention of command records', () => {
+    it('reads COMMAND_RETENTION_HOURS, with nothing deprecated to log', () => {
+      const env = { AUTH_DISABLED: 'true', COMMAND_RETENTION_HOURS: '72' };
+      expect(loadConfig(env).COMMAND_RETENTION_HOURS).toBe(72);
+      expect(configDeprecations(env)).toEqual([]);
+    });
+
+    it('reads the old name, PROCESSED_RETENTION_HOURS, set alone, and calls it deprecated', () => {
+      const env = { AUTH_DISABLED: 'true', PROCESSED_RETENTION_HOURS: '48' };
+      expect(loadConfig(env).COMMAND_RETENTION_HOURS).toBe(48);
+      expect(configDeprecations(env)).toEqual([
+        'PROCESSED_RETENTION_HOURS is deprecated, read as COMMAND_RETENTION_HOURS: set that instead',
+      ]);
+    });
+
+    it('takes both names set alike as one value', () => {
+      const env = {
+        AUTH_DISABLED: 'true',
+        COMMAND_RETENTION_HOURS: '48',
+        PROCESSED_RETENTION_HOURS: '48',
+      };
+      expect(loadConfig(env).COMMAND_RETENTION_HOURS).toBe(48);
+      expect(configDeprecations(env)).toHaveLength(1);
+    });
+
+    it('refuses to start, in one line, when both names are set to different values', () => {
+      let caught: unknown;
+      try {
+        loadConfig({
+          AUTH_DISABLED: 'true',
+          COMMAND_RETENTION_HOURS: '48',
+          PROCESSED_RETENTION_HOURS: '72',
+        });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect((caught as ConfigError).problems).toEqual([
+        'PROCESSED_RETENTION_HOURS: deprecated name of COMMAND_RETENTION_HOURS, set to another value: set COMMAND_RETENTION_HOURS alone',
+      ]);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { releaseAll } from '../../../test-support/cleanup';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { waitUntil } from '../../../test-support/http/load';
+import { waitUntil } from '../../../test-support/wait';
 import { createEventOutbox, LeaseLostError } from '../../src/event-outbox';
 import { createDatabasePool } from '../../src/pools';
 

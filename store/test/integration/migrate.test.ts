@@ -6,90 +6,6 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { mysqlServer } from '../../../test-support/database';
 import { migrate, MYSQL_INIT_DIR } from '../../src/migrate';
 
-/** The files of mysql-init/ before events were published (up to 003). */
-const BEFORE_EVENTS = (name: string) => name < '004';
-
-describe('migrating a database made before events were published', () => {
-  const database = `t_migrate_${process.pid}_${Date.now().toString(36)}`;
-  let earlier: string;
-  let pool: mysql.Pool;
-
-  beforeAll(async () => {
-    earlier = await mkdtemp(path.join(tmpdir(), 'mysql-init-'));
-    for (const file of (await readdir(MYSQL_INIT_DIR)).filter(BEFORE_EVENTS)) {
-      await copyFile(path.join(MYSQL_INIT_DIR, file), path.join(earlier, file));
-    }
-    await migrate({ ...mysqlServer, database, directory: earlier });
-    pool = mysql.createPool({ ...mysqlServer, database, connectionLimit: 2, timezone: 'Z' });
-  });
-
-  afterAll(async () => {
-    await pool?.end();
-    const connection = await mysql.createConnection(mysqlServer);
-    await connection.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(database)}`);
-    await connection.end();
-    await rm(earlier, { recursive: true, force: true });
-  });
-
-  it('numbers the versions of the history it finds, and starts the relay after it', async () => {
-    const now = new Date();
-    const subscription = async () => {
-      const [result] = await pool.query<mysql.ResultSetHeader>(
-        'INSERT INTO subscription (user_id, status_id, created_at) VALUES (1, 1, ?)',
-        [now],
-      );
-      return result.insertId;
-    };
-    const [first, second] = [await subscription(), await subscription()];
-    for (const [id, type] of [
-      [first, 'SUBSCRIPTION_PURCHASED'],
-      [second, 'SUBSCRIPTION_PURCHASED'],
-      [first, 'SUBSCRIPTION_CANCELED'],
-      [first, 'SUBSCRIPTION_RESTARTED'],
-    ] as const) {
-      await pool.query(
-        'INSERT INTO event_history (subscription_id, type, created_at) VALUES (?, ?, ?)',
-        [id, type, now],
-      );
-    }
-
-    expect(await migrate({ ...mysqlServer, database })).toEqual(
-      (await readdir(MYSQL_INIT_DIR)).filter(
-        (name) => name.endsWith('.sql') && !BEFORE_EVENTS(name),
-      ),
-    );
-    const [events] = await pool.query<RowDataPacket[]>(
-      'SELECT id, subscription_id, version, request_id FROM event_history ORDER BY id',
-    );
-    expect(events.map((row) => [Number(row['subscription_id']), row['version']])).toEqual([
-      [first, 0],
-      [second, 0],
-      [first, 1],
-      [first, 2],
-    ]);
-    const [[relay]] = await pool.query<RowDataPacket[]>(
-      'SELECT published_through FROM event_relay WHERE id = 1',
-    );
-    expect(Number(relay?.['published_through'])).toBe(Number(events.at(-1)?.['id']));
-    // Applying the files again, as the MySQL image's first boot may have, changes nothing.
-    const connection = await mysql.createConnection({
-      ...mysqlServer,
-      database,
-      multipleStatements: true,
-    });
-    try {
-      await connection.query('DELETE FROM schema_migration');
-    } finally {
-      await connection.end();
-    }
-    await migrate({ ...mysqlServer, database });
-    const [again] = await pool.query<RowDataPacket[]>(
-      'SELECT id, subscription_id, version, request_id FROM event_history ORDER BY id',
-    );
-    expect(again).toEqual(events);
-  });
-});
-
 /**
  * The files as databases met them when each was new: 002 and 003 created tables that 005
  * replaced, and a database migrated back then has those tables and their rows.
@@ -210,17 +126,26 @@ describe('upgrading a database made at an earlier step, with data in it', () => 
         "INSERT INTO `user` (full_name) VALUES ('Upgraded')",
       );
       const now = new Date();
-      const [bought] = await pool.query<mysql.ResultSetHeader>(
-        'INSERT INTO subscription (user_id, status_id, created_at) VALUES (?, 2, ?)',
-        [user.insertId, now],
-      );
-      for (const [version, type] of ['SUBSCRIPTION_PURCHASED', 'SUBSCRIPTION_CANCELED'].entries()) {
+      const subscription = async (statusId: number) => {
+        const [result] = await pool.query<mysql.ResultSetHeader>(
+          'INSERT INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
+          [user.insertId, statusId, now],
+        );
+        return result.insertId;
+      };
+      const [bought, other] = [await subscription(2), await subscription(1)];
+      // Two subscriptions' histories interleaved: each is numbered on its own.
+      for (const [id, type, version] of [
+        [bought, 'SUBSCRIPTION_PURCHASED', 0],
+        [other, 'SUBSCRIPTION_PURCHASED', 0],
+        [bought, 'SUBSCRIPTION_CANCELED', 1],
+      ] as const) {
         // From 004 on, the consumer writes each event's version itself.
         await pool.query(
           last >= '004'
             ? 'INSERT INTO event_history (subscription_id, type, created_at, version) VALUES (?, ?, ?, ?)'
             : 'INSERT INTO event_history (subscription_id, type, created_at) VALUES (?, ?, ?)',
-          [bought.insertId, type, now, version],
+          [id, type, now, version],
         );
       }
       if (last >= '002') {
@@ -245,16 +170,41 @@ describe('upgrading a database made at an earlier step, with data in it', () => 
       );
       expect(recorded.map((row) => row['name'])).toEqual(await files());
       expect(await schemaOf(pool)).toEqual(newSchema);
-      const [events] = await pool.query<RowDataPacket[]>(
-        `SELECT e.type, e.version, s.status_id FROM event_history e
-             JOIN subscription s ON s.id = e.subscription_id
-             WHERE s.user_id = ? ORDER BY e.id`,
-        [user.insertId],
-      );
-      expect(events.map((row) => [row['type'], row['version'], row['status_id']])).toEqual([
-        ['SUBSCRIPTION_PURCHASED', 0, 2],
-        ['SUBSCRIPTION_CANCELED', 1, 2],
+      const readEvents = async () => {
+        const [rows] = await pool.query<RowDataPacket[]>(
+          `SELECT e.id, e.subscription_id, e.type, e.version, s.status_id FROM event_history e
+               JOIN subscription s ON s.id = e.subscription_id
+               WHERE s.user_id = ? ORDER BY e.id`,
+          [user.insertId],
+        );
+        return rows;
+      };
+      const events = await readEvents();
+      expect(
+        events.map((row) => [
+          Number(row['subscription_id']),
+          row['type'],
+          row['version'],
+          row['status_id'],
+        ]),
+      ).toEqual([
+        [bought, 'SUBSCRIPTION_PURCHASED', 0, 2],
+        [other, 'SUBSCRIPTION_PURCHASED', 0, 1],
+        [bought, 'SUBSCRIPTION_CANCELED', 1, 2],
       ]);
+      // The relay starts after the history 004 finds; events written since then it publishes.
+      const [[relay]] = await pool.query<RowDataPacket[]>(
+        'SELECT published_through FROM event_relay WHERE id = 1',
+      );
+      expect(Number(relay?.['published_through'])).toBe(
+        last < '004' ? Number(events.at(-1)?.['id']) : 0,
+      );
+
+      // Applying the files again, as the MySQL image's first boot may have, changes nothing.
+      await pool.query('DELETE FROM schema_migration');
+      await migrate({ ...mysqlServer, database: database.name });
+      expect(await readEvents()).toEqual(events);
+      expect(await schemaOf(pool)).toEqual(newSchema);
     } finally {
       await database.drop();
       await rm(released, { recursive: true, force: true });
