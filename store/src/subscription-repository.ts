@@ -24,6 +24,7 @@ import { classifyDatabaseError } from './database-errors';
 import {
   runTransaction,
   type Statement,
+  type StatementTravel,
   type Transaction,
   type TransactionOutcome,
 } from './transaction';
@@ -188,11 +189,22 @@ const INSERT_RECORDS = `INSERT INTO command_record
 const INSERT_RECORDS_UNLESS_THERE = `${INSERT_RECORDS} ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
 
 export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
+  const travel = statementTravelOf(pool);
   return {
-    inTransaction: (work) =>
-      runTransaction(pool, STATEMENT_TIMEOUT_MS, (transaction) =>
-        work(bindTransaction(transaction)),
-      ),
+    async inTransaction(work) {
+      let how: StatementTravel;
+      try {
+        how = await travel();
+      } catch (error) {
+        return { kind: classifyDatabaseError(error), error };
+      }
+      return runTransaction(
+        pool,
+        STATEMENT_TIMEOUT_MS,
+        (transaction) => work(bindTransaction(transaction)),
+        how,
+      );
+    },
 
     async recordUnapplied({ commandId, error, requestId }, now) {
       const { acceptedAt, idHash } = commandRecordKey(commandId);
@@ -254,6 +266,28 @@ function storedResult(row: CommandRecordRow & { event_id: number | string | null
 }
 
 const SELECT_SUBSCRIPTION = `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?`;
+
+/**
+ * How transactions on this pool send their statements: one by one on a MariaDB Galera node,
+ * packed elsewhere (transaction.ts says why). Asked of the server once; asked again after a
+ * failure, so a database that is away at start is asked when it returns.
+ */
+function statementTravelOf(pool: Pool): () => Promise<StatementTravel> {
+  let known: Promise<StatementTravel> | undefined;
+  return () => {
+    known ??= pool
+      .query<RowDataPacket[]>({
+        sql: "SHOW VARIABLES LIKE 'wsrep_on'",
+        timeout: STATEMENT_TIMEOUT_MS,
+      })
+      .then(([rows]): StatementTravel => (rows[0]?.['Value'] === 'ON' ? 'one-by-one' : 'packed'))
+      .catch((error: unknown) => {
+        known = undefined;
+        throw error;
+      });
+    return known;
+  };
+}
 
 /**
  * The id of the history row an applied change wrote in this transaction, as the server finds it:

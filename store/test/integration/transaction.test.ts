@@ -65,6 +65,47 @@ describe('a transaction sent a round trip at a time', () => {
     }
   });
 
+  it('sends one statement a round trip when asked to (as on a Galera node), with the same answers', async () => {
+    const connection = await pool.getConnection();
+    const query = jest.spyOn(connection, 'query');
+    try {
+      const transaction = openTransaction(connection, TIMEOUT_MS, 'one-by-one');
+      const [users, inserted] = await transaction.run([
+        { sql: 'SELECT id FROM `user` WHERE id = ?', values: [userId] },
+        {
+          sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES (?, 1, ?)',
+          values: [userId, new Date()],
+        },
+      ]);
+      expect(users).toEqual([{ id: userId }]);
+      const id = (inserted as ResultSetHeader).insertId;
+      transaction.defer({
+        sql: "INSERT INTO event_history (subscription_id, type, created_at) VALUES (?, 'SUBSCRIPTION_PURCHASED', ?)",
+        values: [id, new Date()],
+      });
+      await transaction.commit();
+      const [events] = await db.pool.query<RowDataPacket[]>(
+        'SELECT type FROM event_history WHERE subscription_id = ?',
+        [id],
+      );
+      expect(events).toEqual([{ type: 'SUBSCRIPTION_PURCHASED' }]);
+      // START TRANSACTION, SELECT, INSERT; the deferred INSERT; COMMIT: one round trip each.
+      expect(query).toHaveBeenCalledTimes(5);
+      expect(query.mock.calls.map(([options]) => String((options as { sql: string }).sql))).toEqual(
+        [
+          'START TRANSACTION',
+          expect.stringMatching(/^SELECT id FROM `user`/),
+          expect.stringMatching(/^INSERT INTO subscription/),
+          expect.stringMatching(/^INSERT INTO event_history/),
+          'COMMIT',
+        ],
+      );
+    } finally {
+      query.mockRestore();
+      connection.release();
+    }
+  });
+
   it('never commits behind a deferred write that failed, and rolls everything back', async () => {
     const before = await subscriptionsOf(userId);
     const connection = await pool.getConnection();
