@@ -34,6 +34,9 @@ export interface RelaySettings {
   recordEveryMs: number;
 }
 
+/** How often a leading relay checks, by its own clock, that its lease has not run out. */
+const LEASE_WATCH_MS = 100;
+
 const DEFAULT_RELAY_SETTINGS: RelaySettings = {
   pollMs: 25,
   leadRetryMs: 1_000,
@@ -88,9 +91,18 @@ export function startEventRelay(deps: {
     });
   }
 
+  /** While leading: notices a lease run out even while the loop waits on the database. */
+  let leaseWatch: NodeJS.Timeout | undefined;
+
   function setLeading(value: boolean): void {
     if (leading === value) return;
     leading = value;
+    clearInterval(leaseWatch);
+    leaseWatch = value
+      ? setInterval(() => {
+          if (!outbox.isLeader()) setLeading(false);
+        }, LEASE_WATCH_MS)
+      : undefined;
     metrics.leading(value);
     logger.info(value ? { position } : {}, value ? 'relaying events' : 'no longer relaying events');
   }

@@ -108,6 +108,9 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
     switch (outcome.kind) {
       case 'committed':
         return { kind: 'committed', replies: outcome.value };
+      // Still a duplicate: the row is there but this node cannot see it yet (a cluster's node
+      // applies another's commit a moment later). Retried with the others, it replays.
+      case 'duplicate':
       case 'transient':
         return { kind: 'transient', error: outcome.error };
       default:
