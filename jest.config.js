@@ -18,9 +18,14 @@ const project = (displayName, testMatch, globalSetup) => ({
   ...(globalSetup ? { globalSetup } : {}),
   rootDir: __dirname,
   testMatch,
-  // The cluster scenarios and the Docker stack run apart, by `npm run test:cluster` and
-  // `npm run test:docker` (jest.cluster.config.js, jest.docker.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/e2e/cluster/', '<rootDir>/e2e/docker/'],
+  // The cluster scenarios, the Galera scenarios and the Docker stack run apart, by
+  // `npm run test:cluster`, `test:galera` and `test:docker` (their own Jest configs).
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    '<rootDir>/e2e/cluster/',
+    '<rootDir>/e2e/galera/',
+    '<rootDir>/e2e/docker/',
+  ],
   transform,
   moduleNameMapper,
   testEnvironment: 'node',
