@@ -143,3 +143,17 @@ describe('a batch of commands', () => {
     expect(written.keys).toHaveLength(1);
   });
 });
+
+describe('a batch that meets a duplicate', () => {
+  const duplicateEveryTime: SubscriptionRepository = {
+    inTransaction: async () => ({ kind: 'duplicate', error: new Error('Duplicate entry') }),
+    recordUnapplied: async () => ({ kind: 'committed', value: undefined }),
+    purgeRecordsBefore: async () => 0,
+    ping: async () => undefined,
+  };
+
+  it('is retried later, not failed, when the row it collides with cannot be seen yet', async () => {
+    const outcome = await createBatchExecutor(duplicateEveryTime)([purchase('m-unseen', 5)]);
+    expect(outcome.kind).toBe('transient');
+  });
+});
