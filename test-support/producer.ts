@@ -2,8 +2,12 @@ import { createApp } from '../producer/src/app';
 import { connectBroker } from '@subscriptions/platform';
 import { createRpcClient } from '../producer/src/broker/rpc-client';
 import { createCommandIds } from '../producer/src/commands/command-ids';
-import { type AuthOptions, createAuthenticator } from '../producer/src/http/auth';
-import { createProducerMetrics } from '../producer/src/metrics';
+import { createAuthenticator } from '../producer/src/http/auth';
+import {
+  createTokenVerifier,
+  type TokenVerifierOptions,
+} from '../producer/src/identity/token-verifier';
+import { createProducerMetrics, type ProducerMetrics } from '../producer/src/metrics';
 import { createReadPool } from '../producer/src/read-model/pool';
 import { createSubscriptionQueries } from '../producer/src/read-model/subscription-queries';
 import { mysqlServer } from './database';
@@ -16,6 +20,25 @@ export const COMMAND_SETTINGS = {
   retentionMs: 24 * 3_600_000,
 };
 
+/** What the producer's config says about tokens; the verifier's other pieces come from here. */
+export type VerifierSettings = Omit<TokenVerifierOptions, 'logger' | 'metrics' | 'fetchTimeoutMs'> &
+  Partial<Pick<TokenVerifierOptions, 'fetchTimeoutMs' | 'logger'>>;
+
+/** The authenticator `main.ts` builds for these settings, or none (auth off) without them. */
+export function createTestAuthenticator(
+  settings: VerifierSettings | undefined,
+  metrics: ProducerMetrics,
+) {
+  if (!settings) return createAuthenticator({ disabled: true });
+  const verifier = createTokenVerifier({
+    fetchTimeoutMs: 2_000,
+    logger: testLogger,
+    ...settings,
+    metrics,
+  });
+  return createAuthenticator({ disabled: false, verifier, metrics });
+}
+
 /**
  * The producer's real pieces wired in-process (the HTTP app, the RPC client on a live broker
  * connection, the read model on a live pool) on a vhost and a database of the test's own.
@@ -24,7 +47,8 @@ export async function startInProcessProducer(options: {
   amqpUrl: string;
   database: string;
   timeoutMs?: number;
-  auth?: AuthOptions;
+  /** Token settings, as the producer's config gives them; auth is off without them. */
+  auth?: VerifierSettings;
   rateLimitPerMinute?: number;
 }) {
   const rpc = createRpcClient({
@@ -42,14 +66,15 @@ export async function startInProcessProducer(options: {
     database: options.database,
     connectionLimit: 2,
   });
+  const metrics = createProducerMetrics({ pendingCalls: () => rpc.pendingCount() });
   const app = createApp({
     ...COMMAND_SETTINGS,
     rpcTimeoutMs: options.timeoutMs ?? COMMAND_SETTINGS.rpcTimeoutMs,
     rpc,
     queries: createSubscriptionQueries(readPool),
     logger: testLogger,
-    metrics: createProducerMetrics({ pendingCalls: () => rpc.pendingCount() }),
-    authenticate: createAuthenticator(options.auth ?? { disabled: true }),
+    metrics,
+    authenticate: createTestAuthenticator(options.auth, metrics),
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     isReady: () => Promise.resolve(rpc.isConnected()),
   });

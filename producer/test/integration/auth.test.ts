@@ -8,9 +8,12 @@ import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
-import { COMMAND_SETTINGS, startInProcessProducer } from '../../../test-support/producer';
+import {
+  COMMAND_SETTINGS,
+  createTestAuthenticator,
+  startInProcessProducer,
+} from '../../../test-support/producer';
 import { createApp } from '../../src/app';
-import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
 
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
@@ -55,7 +58,7 @@ describe('authentication and ownership', () => {
     const producer = await startInProcessProducer({
       amqpUrl: vhost.url,
       database: database.name,
-      auth: { disabled: false, secret: SECRET, clockToleranceSeconds: 5 },
+      auth: { secret: SECRET, clockToleranceSeconds: 5 },
     });
     app = producer.app;
     close = producer.stop;
@@ -305,7 +308,6 @@ describe('authentication and ownership', () => {
 
 describe('authentication with issuer and audience, and the rate limit', () => {
   const options = {
-    disabled: false as const,
     secret: SECRET,
     issuer: 'https://issuer.test',
     audience: 'subscriptions-api',
@@ -321,13 +323,14 @@ describe('authentication with issuer and audience, and the rate limit', () => {
     listEvents: async () => ({ data: [], has_more: false }),
     ping: async () => undefined,
   };
+  const metrics = createProducerMetrics({ pendingCalls: () => 0 });
   const app = createApp({
     ...COMMAND_SETTINGS,
     rpc: noCommands,
     queries: noReads,
     logger: testLogger,
-    metrics: createProducerMetrics({ pendingCalls: () => 0 }),
-    authenticate: createAuthenticator(options),
+    metrics,
+    authenticate: createTestAuthenticator(options, metrics),
     rateLimitPerMinute: 3,
     isReady: async () => true,
   });
