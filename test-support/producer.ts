@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { createApp } from '../producer/src/app';
 import { connectBroker } from '@subscriptions/platform';
 import { createRpcClient } from '../producer/src/broker/rpc-client';
@@ -91,3 +92,36 @@ export async function startInProcessProducer(options: {
 }
 
 export type InProcessProducer = Awaited<ReturnType<typeof startInProcessProducer>>;
+
+const noCommand = () => Promise.reject(new Error('no commands in this test'));
+
+/**
+ * The app with no broker and no database (lists answer empty, the rest nothing), for tests of
+ * what comes before the routes: the bearer token and the rate limit.
+ */
+export function createFrontDoorApp(options: {
+  auth: VerifierSettings;
+  logger?: Logger;
+  rateLimitPerMinute?: number;
+}) {
+  const logger = options.logger ?? testLogger;
+  const metrics = createProducerMetrics({ pendingCalls: () => 0 });
+  const app = createApp({
+    ...COMMAND_SETTINGS,
+    rpc: { call: noCommand, submit: noCommand },
+    queries: {
+      findSubscription: () => Promise.resolve(null),
+      findHistory: () => Promise.resolve(null),
+      listSubscriptions: () => Promise.resolve({ data: [], has_more: false }),
+      findCommandOutcome: () => Promise.resolve(null),
+      listEvents: () => Promise.resolve({ data: [], has_more: false }),
+      ping: () => Promise.resolve(),
+    },
+    logger,
+    metrics,
+    authenticate: createTestAuthenticator({ logger, ...options.auth }, metrics),
+    rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    isReady: () => Promise.resolve(true),
+  });
+  return { app, metrics };
+}

@@ -7,14 +7,8 @@ import { signToken } from '@subscriptions/tools';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
-import { testLogger } from '../../../test-support/logger';
-import {
-  COMMAND_SETTINGS,
-  createTestAuthenticator,
-  startInProcessProducer,
-} from '../../../test-support/producer';
-import { createApp } from '../../src/app';
-import { createProducerMetrics } from '../../src/metrics';
+import { createFrontDoorApp, startInProcessProducer } from '../../../test-support/producer';
+import { type createApp } from '../../src/app';
 
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
 const secretKey = new TextEncoder().encode(SECRET);
@@ -313,27 +307,7 @@ describe('authentication with issuer and audience, and the rate limit', () => {
     audience: 'subscriptions-api',
     clockToleranceSeconds: 0,
   };
-  const noCommand = () => Promise.reject(new Error('no commands in this test'));
-  const noCommands = { call: noCommand, submit: noCommand };
-  const noReads = {
-    findSubscription: async () => null,
-    findHistory: async () => null,
-    listSubscriptions: async () => ({ data: [], has_more: false }),
-    findCommandOutcome: async () => null,
-    listEvents: async () => ({ data: [], has_more: false }),
-    ping: async () => undefined,
-  };
-  const metrics = createProducerMetrics({ pendingCalls: () => 0 });
-  const app = createApp({
-    ...COMMAND_SETTINGS,
-    rpc: noCommands,
-    queries: noReads,
-    logger: testLogger,
-    metrics,
-    authenticate: createTestAuthenticator(options, metrics),
-    rateLimitPerMinute: 3,
-    isReady: async () => true,
-  });
+  const { app } = createFrontDoorApp({ auth: options, rateLimitPerMinute: 3 });
 
   it('refuses a token without the configured issuer or audience', async () => {
     const noIssuer = await signToken({
