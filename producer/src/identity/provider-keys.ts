@@ -69,7 +69,8 @@ class KeySetFetchError extends Error {
 
 function resultOf(error: unknown): Exclude<KeySetFetchResult, 'ok'> {
   if (error instanceof KeySetFetchError) return error.result;
-  const name = error instanceof Error ? error.name : '';
+  // An abort is a DOMException, which need not be an Error of this realm.
+  const { name } = (error ?? {}) as { name?: unknown };
   return name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable';
 }
 
@@ -157,7 +158,7 @@ export function createProviderKeys(options: ProviderKeysOptions): ProviderKeys {
         {
           url: keySetUrl ?? discoveryUrlOf(issuer ?? ''),
           result,
-          reason: error instanceof Error ? error.message : String(error),
+          reason: String((error as { message?: unknown } | undefined)?.message ?? error),
           cached_keys: select ? kids : null,
         },
         'cannot fetch the identity provider keys: cached keys still verify, tokens they do not fit answer 503 until a later fetch succeeds',
