@@ -189,7 +189,9 @@ function warningsAbout(summary: Summary, options: BenchOptions): string[] {
     );
   }
   if (total('401') > 0) {
-    warnings.push(`${total('401')} answers were 401: set AUTH_JWT_SECRET to the producer's secret`);
+    warnings.push(
+      `${total('401')} answers were 401: set BEARER_TOKEN to a token the producer accepts, or AUTH_JWT_SECRET to its secret`,
+    );
   }
   if (total('422') > 0 && !options.spawn) {
     warnings.push(`${total('422')} answers were 422: --user-ids names users that do not exist`);

@@ -7,11 +7,10 @@ export interface IdRange {
   last: number;
 }
 
-export interface AuthSettings {
-  secret: string;
-  issuer: string | undefined;
-  audience: string | undefined;
-}
+/** A token to send as it is (BEARER_TOKEN), or the secret to sign one with. */
+export type AuthSettings =
+  | { bearerToken: string }
+  | { secret: string; issuer: string | undefined; audience: string | undefined };
 
 export interface BenchOptions {
   /** Start a scratch stack of our own instead of driving the one at `baseUrl`. */
@@ -119,6 +118,8 @@ Output
 
 Environment (also read from .env)
   BASE_URL                  running stack to drive (default http://localhost:5000)
+  BEARER_TOKEN              a bearer token for a running stack, sent as it is (e.g. an admin
+                            token of its identity provider); it wins over AUTH_JWT_SECRET
   AUTH_JWT_SECRET           sign an admin bearer token for a running stack (AUTH_ISSUER and
                             AUTH_AUDIENCE are honoured)
   CONSUMER_METRICS_URL      a running consumer's /metrics, to report its peak memory
@@ -146,6 +147,7 @@ export function parseOptions(
   const quick = values.quick ?? false;
   const setting = (name: string) => (env[name] === '' ? undefined : env[name]);
   const secret = setting('AUTH_JWT_SECRET');
+  const bearerToken = setting('BEARER_TOKEN');
   const preload = growthOption('--preload', values.preload, values.spawn ?? false);
   const purgeRows = growthOption('--purge-rows', values['purge-rows'], values.spawn ?? false);
   return {
@@ -175,9 +177,11 @@ export function parseOptions(
     ),
     writeDocs: !(values['no-docs'] ?? false),
     consumerMetricsUrl: optionalUrl('CONSUMER_METRICS_URL', setting('CONSUMER_METRICS_URL')),
-    auth: secret
-      ? { secret, issuer: setting('AUTH_ISSUER'), audience: setting('AUTH_AUDIENCE') }
-      : undefined,
+    auth: bearerToken
+      ? { bearerToken }
+      : secret
+        ? { secret, issuer: setting('AUTH_ISSUER'), audience: setting('AUTH_AUDIENCE') }
+        : undefined,
     mysql: {
       host: setting('MYSQL_HOST') ?? '127.0.0.1',
       port: parseInteger('MYSQL_PORT', setting('MYSQL_PORT') ?? '3306', 1, 65535),
