@@ -30,6 +30,11 @@ export interface BenchOptions {
   /** Also a second stack of ours with event publishing off, to price events (needs --spawn). */
   eventsCost: boolean;
   /**
+   * Reads with an RS256 token of an identity provider against reads with an HS256 token, on one
+   * stack with auth on, and the key-set fetches of a rotation and of unknown kids (needs --spawn).
+   */
+  tokenCost: boolean;
+  /**
    * CPU budgets (cores) of a private, capped database both designs run against, one after the
    * other in each run (needs --spawn); empty: the machine's own server, uncapped.
    */
@@ -99,6 +104,11 @@ Data growth (instead of the usual matrix; ours only, needs --spawn)
   --events-cost             with --spawn: a second stack of ours whose consumer publishes no
                             events (EVENTS_ENABLED=false), its purchases measured beside ours;
                             purchases only, the two stacks taking turns to go first
+  --token-cost              with --spawn: auth on, trusting a local key-set server as its
+                            identity provider beside a secret; reads of one subscription with
+                            an RS256 token of the provider and with an HS256 token, taking turns
+                            to go first; then the key-set fetches of a rotation and of bursts of
+                            unknown kids
 
 Load
   --connections <list>      concurrent connections, comma-separated (default 1,8,32,128)
@@ -133,8 +143,8 @@ Environment (also read from .env)
                             the AMQP_URL host, with the AMQP_URL user)
 
 Writes bench-results/bench-<timestamp>.json, and docs/bench/latest.json and latest.svg
-(db-cpu.* with --db-cpu, events-cost.* with --events-cost, data-growth.json with --preload or
---purge-rows).
+(db-cpu.* with --db-cpu, events-cost.* with --events-cost, token-cost.json with --token-cost,
+data-growth.json with --preload or --purge-rows).
 `;
 
 /** `null` when the caller asked for help. */
@@ -160,9 +170,11 @@ export function parseOptions(
     users: parseInteger('--users', values.users ?? '1000', 1, 1_000_000),
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
-    // Data growth compares our stack with itself.
-    baseline: !(values['no-baseline'] ?? false) && preload + purgeRows === 0,
+    // Data growth compares our stack with itself, and token kinds one stack's two doors.
+    baseline:
+      !(values['no-baseline'] ?? false) && preload + purgeRows === 0 && !values['token-cost'],
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
+    tokenCost: tokenCostOption(values['token-cost'] ?? false, values.spawn ?? false),
     dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
     dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
     preload,
@@ -212,6 +224,7 @@ function parseArgsOrThrow(argv: readonly string[]) {
         'baseline-pool': { type: 'string' },
         'no-baseline': { type: 'boolean' },
         'events-cost': { type: 'boolean' },
+        'token-cost': { type: 'boolean' },
         'db-cpu': { type: 'string' },
         'db-buffer-pool': { type: 'string' },
         preload: { type: 'string' },
@@ -231,6 +244,15 @@ function eventsCostOption(eventsCost: boolean, spawn: boolean): boolean {
     throw new UsageError('--events-cost starts stacks of its own: it needs --spawn');
   }
   return eventsCost;
+}
+
+function tokenCostOption(tokenCost: boolean, spawn: boolean): boolean {
+  if (tokenCost && !spawn) {
+    throw new UsageError(
+      '--token-cost starts a stack and a key-set server of its own: it needs --spawn',
+    );
+  }
+  return tokenCost;
 }
 
 function dbCpuOption(text: string | undefined, spawn: boolean): number[] {
