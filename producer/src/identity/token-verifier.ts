@@ -45,7 +45,7 @@ export interface TokenVerifier {
 }
 
 /** What identity providers sign with. HS256 belongs to the shared secret alone. */
-export const PROVIDER_ALGORITHMS: readonly string[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+const PROVIDER_ALGORITHMS: readonly string[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 export interface TokenVerifierOptions {
   /** HS256 secret; tokens of our own tools and tests. */
