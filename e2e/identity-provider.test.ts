@@ -37,6 +37,7 @@ describe('the producer with an identity provider', () => {
   let consumer: ServiceProcess | undefined;
   let producer: Producer | undefined;
   let serving: Producer | undefined;
+  let both: Producer | undefined;
 
   beforeAll(async () => {
     [vhost, database, keySet] = await Promise.all([
@@ -61,7 +62,13 @@ describe('the producer with an identity provider', () => {
   });
 
   afterAll(async () => {
-    await releaseAll([producer?.stop(), serving?.stop(), consumer?.stop(), keySet?.close()]);
+    await releaseAll([
+      producer?.stop(),
+      serving?.stop(),
+      both?.stop(),
+      consumer?.stop(),
+      keySet?.close(),
+    ]);
     await releaseAll([vhost?.delete(), database?.drop()]);
   });
 
@@ -104,18 +111,50 @@ describe('the producer with an identity provider', () => {
       env: { AUTH_DISABLED: 'false', AUTH_ISSUER: keySet.issuer, AUTH_AUDIENCE: AUDIENCE },
     });
     const admin = await keySet.sign(key, { sub: '1', aud: AUDIENCE, scope: ADMIN_SCOPE });
+    const stdout = await runLifecycle(serving.baseUrl, { BEARER_TOKEN: admin });
+    expect(stdout).toContain('(with the token in BEARER_TOKEN)');
+  });
+
+  it("with a secret beside the provider, npm run lifecycle signs its own HS256 admin token, and the provider's tokens still pass", async () => {
+    await keySet.behave('serve');
+    const SECRET = 'an-e2e-secret-that-is-longer-than-32-bytes';
+    both = await startProducer({
+      amqpUrl: vhost.url,
+      database: database.name,
+      env: {
+        AUTH_DISABLED: 'false',
+        AUTH_JWT_SECRET: SECRET,
+        AUTH_ISSUER: keySet.issuer,
+        AUTH_AUDIENCE: AUDIENCE,
+      },
+    });
+    const stdout = await runLifecycle(both.baseUrl, {
+      AUTH_JWT_SECRET: SECRET,
+      AUTH_ISSUER: keySet.issuer,
+      AUTH_AUDIENCE: AUDIENCE,
+    });
+    expect(stdout).toContain('(with an admin token signed with AUTH_JWT_SECRET)');
+    const token = await keySet.sign(key, { sub: '1', aud: AUDIENCE });
+    const res = await fetch(`${both.baseUrl}/api/v1/subscriptions`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await res.arrayBuffer();
+    expect(res.status).toBe(200);
+  });
+
+  /** Runs what `npm run lifecycle` runs, built, for a new user; checks it passed and returns its output. */
+  async function runLifecycle(baseUrl: string, env: Record<string, string>): Promise<string> {
     const userId = await database.createUser('Provider');
     const { stdout } = await run(process.execPath, [TOOLS, 'lifecycle'], {
       env: {
         PATH: process.env['PATH'] ?? '',
-        BASE_URL: serving.baseUrl,
+        BASE_URL: baseUrl,
         LIFECYCLE_USER_ID: String(userId),
-        BEARER_TOKEN: admin,
+        ...env,
       },
       cwd: path.dirname(TOOLS),
       timeout: 30_000,
     });
-    expect(stdout).toContain('(with the token in BEARER_TOKEN)');
     expect(stdout).toContain('Lifecycle passed');
     const id = Number(/"id": (\d+)/.exec(stdout)?.[1]);
     expect(await listEventTypes(database.pool, id)).toEqual([
@@ -124,7 +163,8 @@ describe('the producer with an identity provider', () => {
       'SUBSCRIPTION_RESTARTED',
       'SUBSCRIPTION_CANCELED',
     ]);
-  });
+    return stdout;
+  }
 });
 
 describe('the producer refuses auth settings that cannot work, before it connects to anything', () => {
