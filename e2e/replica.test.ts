@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
-import { migrate } from '../consumer/src/db/migrate';
+import { migrate } from '@subscriptions/store';
 import { createTestVhost, type TestVhost } from '../test-support/broker';
 import { releaseAll } from '../test-support/cleanup';
 import {

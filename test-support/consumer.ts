@@ -1,9 +1,8 @@
+import { createDatabasePool, createSubscriptionRepository } from '@subscriptions/store';
 import amqp from 'amqplib';
 import { createCommandConsumer } from '../consumer/src/broker/command-consumer';
-import { createDatabasePool } from '../consumer/src/db/pool';
 import { type ConsumerMetrics, createConsumerMetrics } from '../consumer/src/metrics';
 import { createBatchExecutor } from '../consumer/src/subscriptions/apply-command';
-import { createSubscriptionRepository } from '../consumer/src/subscriptions/repository';
 import { mysqlServer } from './database';
 import { testLogger } from './logger';
 

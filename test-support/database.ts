@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { migrate } from '@subscriptions/store';
 import mysql from 'mysql2/promise';
-import { migrate } from '../consumer/src/db/migrate';
 import type { Cleanup } from './cleanup';
 
 export interface MysqlServer {

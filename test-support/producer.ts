@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { createApp } from '../producer/src/app';
 import { connectBroker } from '@subscriptions/platform';
+import { createReadPool, createSubscriptionQueries } from '@subscriptions/store';
 import { createRpcClient } from '../producer/src/broker/rpc-client';
 import { createCommandIds } from '../producer/src/commands/command-ids';
 import { createAuthenticator } from '../producer/src/http/auth';
@@ -9,8 +10,6 @@ import {
   type TokenVerifierOptions,
 } from '../producer/src/identity/token-verifier';
 import { createProducerMetrics, type ProducerMetrics } from '../producer/src/metrics';
-import { createReadPool } from '../producer/src/read-model/pool';
-import { createSubscriptionQueries } from '../producer/src/read-model/subscription-queries';
 import { mysqlServer } from './database';
 import { testLogger } from './logger';
 

@@ -8,7 +8,7 @@ const DRAIN_TIMEOUT_MS = 300_000;
  * they were accepted, so once the newest one reads `completed`, the backlog has drained (up to
  * the few commands a consumer works on at once).
  */
-export interface Backlog {
+interface Backlog {
   accepted(location: string): void;
   /** Milliseconds from now until the newest accepted command completed; NaN past the timeout. */
   drain(signal: AbortSignal): Promise<number>;

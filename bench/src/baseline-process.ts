@@ -9,7 +9,7 @@ import { createScratchDatabase } from './scratch-database';
 /** The baseline cuts lingering keep-alive connections after 2 s; the rest is slack. */
 const STOP_TIMEOUT_MS = 20_000;
 
-export interface Baseline {
+interface Baseline {
   baseUrl: string;
   pid: number;
   userIds: IdRange;

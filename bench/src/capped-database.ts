@@ -19,8 +19,6 @@ export interface CappedDatabase {
   cap: CpuCap;
   /** Its global counters, read around each cell. */
   status: DatabaseStatus;
-  /** Server options it runs with, for the results file. */
-  settings: readonly string[];
 }
 
 /**
@@ -60,5 +58,5 @@ export async function startCappedDatabase(
   if (pid === undefined) throw new Error('the private MariaDB exited as it started');
   await cap.add(pid);
   const status = await watchDatabaseStatus(mariadb.server, cleanup);
-  return { server: mariadb.server, pid, cap, status, settings };
+  return { server: mariadb.server, pid, cap, status };
 }

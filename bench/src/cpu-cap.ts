@@ -11,13 +11,9 @@ const PERIOD_US = 100_000;
  * threads it runs, together they get `cores` CPUs' worth of time per period, then wait.
  */
 export interface CpuCap {
-  /** Where it lives, for messages. */
-  readonly path: string;
   limit(cores: number): Promise<void>;
   /** Moves a process (with all its threads) in. */
   add(pid: number): Promise<void>;
-  /** Periods in which the group ran out of quota and was held, since it was made. */
-  throttledPeriods(): Promise<number>;
 }
 
 interface Layout {
@@ -82,7 +78,6 @@ export async function createCpuCap(cleanup: Cleanup): Promise<CpuCap> {
   });
   const file = (name: string) => path.join(group, name);
   return {
-    path: group,
     async limit(cores) {
       const quota = Math.max(1_000, Math.round(cores * PERIOD_US));
       if (layout.version === 2) {
@@ -94,10 +89,6 @@ export async function createCpuCap(cleanup: Cleanup): Promise<CpuCap> {
     },
     async add(pid) {
       await writeFile(file('cgroup.procs'), String(pid));
-    },
-    async throttledPeriods() {
-      const stat = await readFile(file('cpu.stat'), 'utf8');
-      return Number(/^nr_throttled (\d+)$/m.exec(stat)?.[1] ?? Number.NaN);
     },
   };
 }

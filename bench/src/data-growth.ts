@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { createDatabasePool, createSubscriptionRepository } from '@subscriptions/store';
 import mysql from 'mysql2/promise';
 import type { MysqlServer } from '../../test-support/database';
-import { createDatabasePool } from '../../consumer/src/db/pool';
 import { purgeExpired } from '../../consumer/src/subscriptions/purge';
-import { createSubscriptionRepository } from '../../consumer/src/subscriptions/repository';
 import { type Cell, type Durations, measureCell, type Measurement } from './load';
 import { Interrupted } from './matrix';
 import { preloadDatabase } from './preload';
@@ -13,7 +12,7 @@ import type { Target } from './targets';
 /** How long the consumer keeps command records by default (PROCESSED_RETENTION_HOURS). */
 const RETENTION_MS = 24 * 3_600_000;
 
-export interface GrowthSettings extends Durations {
+interface GrowthSettings extends Durations {
   connections: readonly number[];
   runs: number;
   /** Subscriptions (with their events and records) added between the two phases. */
@@ -23,12 +22,12 @@ export interface GrowthSettings extends Durations {
 }
 
 /** What one purge removed while a purchase cell ran beside it. */
-export interface PurgeRun {
+interface PurgeRun {
   rows: number;
   ms: number;
 }
 
-export interface GrowthResults {
+interface GrowthResults {
   measurements: Measurement[];
   preloaded: { subscriptions: number; events: number; records: number } | undefined;
   purges: PurgeRun[];

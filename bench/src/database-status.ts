@@ -9,12 +9,8 @@ export type DatabaseWork = Record<string, number>;
 const COUNTERS: Record<string, string> = {
   Questions: 'statements',
   Com_commit: 'commits',
-  Com_select: 'selects',
-  Com_insert: 'inserts',
-  Com_update: 'updates',
   Innodb_data_fsyncs: 'fsyncs',
   Innodb_buffer_pool_read_requests: 'page reads',
-  Innodb_buffer_pool_reads: 'pool misses',
 };
 
 /**

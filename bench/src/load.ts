@@ -3,7 +3,6 @@ import { watchBatches } from './consumer-batches';
 import { startCpuAccount, type CpuAccount } from './cpu';
 import type { DatabaseStatus, DatabaseWork } from './database-status';
 import type { EventDelays } from './event-watch';
-import { samplePeakMemory, type MemoryPeaks } from './memory';
 import { EXPECTED_STATUSES, type ScenarioName } from './scenarios';
 import type { Target, TargetName } from './targets';
 
@@ -28,7 +27,6 @@ export interface Measurement {
   /** Connection errors other than timeouts. */
   errors: number;
   timeouts: number;
-  peakRssBytes: MemoryPeaks;
   /** Microseconds of CPU per answered request, by process (see cpu.ts). */
   cpuMicrosPerRequest: CpuAccount;
   /** Asynchronous cells: ms from the end of the load until the last accepted command completed. */
@@ -66,7 +64,6 @@ export async function measureCell(
   signal: AbortSignal,
 ): Promise<Measurement> {
   if (durations.warmupSeconds > 0) await fire(cell, durations.warmupSeconds, signal);
-  const memory = samplePeakMemory(cell.target.memory);
   const cpu = await startCpuAccount(cell.target.cpu);
   cell.target.events?.start();
   await cell.databaseStatus?.start();
@@ -82,7 +79,7 @@ export async function measureCell(
   const databaseWork = await cell.databaseStatus?.stop(answered);
   const meanBatch = await batches?.means();
   const measurement = {
-    ...toMeasurement(cell, result, await memory.stop(), await cpu.charge(answered)),
+    ...toMeasurement(cell, result, await cpu.charge(answered)),
     ...(eventDelayMs && { eventDelayMs }),
     ...(databaseWork && { databaseWork }),
     ...(meanBatch !== undefined && { meanBatch }),
@@ -117,12 +114,7 @@ function fire(cell: Cell, seconds: number, signal: AbortSignal): Promise<autocan
   });
 }
 
-function toMeasurement(
-  cell: Cell,
-  result: autocannon.Result,
-  peaks: MemoryPeaks,
-  cpu: CpuAccount,
-): Measurement {
+function toMeasurement(cell: Cell, result: autocannon.Result, cpu: CpuAccount): Measurement {
   const statusCounts: Record<string, number> = {};
   for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
     statusCounts[status] = stats.count ?? 0;
@@ -143,7 +135,6 @@ function toMeasurement(
     unexpected,
     errors: result.errors - result.timeouts,
     timeouts: result.timeouts,
-    peakRssBytes: peaks,
     cpuMicrosPerRequest: cpu,
   };
 }

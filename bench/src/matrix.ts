@@ -3,7 +3,7 @@ import { createBacklog } from './backlog';
 import { asyncPurchaseRequests, mixRequests, purchaseRequests, readRequests } from './scenarios';
 import type { Target, Targets } from './targets';
 
-export interface MatrixSettings extends Durations {
+interface MatrixSettings extends Durations {
   connections: readonly number[];
   runs: number;
   /** Subscriptions the mix cancels and restarts. */

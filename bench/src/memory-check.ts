@@ -1,7 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 import dotenv from 'dotenv';
 import { createCleanup } from '../../test-support/cleanup';
-import { procProbe } from './memory';
 import { parseOptions } from './options';
 import { startSpawnedStack } from './spawned-stack';
 
@@ -36,6 +36,13 @@ function fire(baseUrl: string, amount: number): Promise<Record<string, number>> 
       },
     );
   });
+}
+
+/** A process's resident set size in bytes, from /proc; NaN once it is gone. */
+async function residentBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  return match ? Number(match[1]) * 1024 : Number.NaN;
 }
 
 async function readMetric(baseUrl: string, name: string): Promise<number> {
@@ -89,8 +96,7 @@ async function main(): Promise<void> {
     );
     // The consumer has declared the queues; without it, commands are accepted and never answered.
     await stack.stopConsumer();
-    const probe = procProbe('producer', stack.producerPid);
-    const rss = async () => (await probe.read()) ?? Number.NaN;
+    const rss = () => residentBytes(stack.producerPid);
 
     await fire(stack.baseUrl, 2_000);
     const start = await rss();

@@ -52,7 +52,6 @@ export interface BenchOptions {
   /** Consumer tunables found in the environment, handed to a spawned consumer as they are. */
   consumerSettings: Record<string, string>;
   writeDocs: boolean;
-  consumerMetricsUrl: string | undefined;
   auth: AuthSettings | undefined;
   mysql: MysqlServer;
   amqpUrl: string;
@@ -86,7 +85,6 @@ Target
   --user-ids <a-b>          users that exist in a running stack's database (default 1-1, the
                             seeded Admin); ignored with --spawn
   --users <n>               users inserted into each scratch database (default 1000)
-  --no-baseline             skip the plain Express + MySQL baseline
   --db-cpu <cores,...>      with --spawn: run both designs against a private MariaDB of the
                             bench's own (own data directory and port, durable settings), its
                             CPU capped by a cgroup quota at each budget in turn (e.g. 0.15, or
@@ -132,7 +130,6 @@ Environment (also read from .env)
                             token of its identity provider); it wins over AUTH_JWT_SECRET
   AUTH_JWT_SECRET           sign an admin bearer token for a running stack (AUTH_ISSUER and
                             AUTH_AUDIENCE are honoured)
-  CONSUMER_METRICS_URL      a running consumer's /metrics, to report its peak memory
   CONSUMER_CONCURRENCY CONSUMER_TRANSACTIONS BATCH_SIZE BATCH_LINGER_MS
                             passed to the consumer started by --spawn; unset, it runs with its
                             own defaults, as it would be deployed
@@ -171,8 +168,7 @@ export function parseOptions(
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
     // Data growth compares our stack with itself, and token kinds one stack's two doors.
-    baseline:
-      !(values['no-baseline'] ?? false) && preload + purgeRows === 0 && !values['token-cost'],
+    baseline: preload + purgeRows === 0 && !values['token-cost'],
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
     tokenCost: tokenCostOption(values['token-cost'] ?? false, values.spawn ?? false),
     dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
@@ -188,7 +184,6 @@ export function parseOptions(
       }),
     ),
     writeDocs: !(values['no-docs'] ?? false),
-    consumerMetricsUrl: optionalUrl('CONSUMER_METRICS_URL', setting('CONSUMER_METRICS_URL')),
     auth: bearerToken
       ? { bearerToken }
       : secret
@@ -222,7 +217,6 @@ function parseArgsOrThrow(argv: readonly string[]) {
         'user-ids': { type: 'string' },
         subscriptions: { type: 'string' },
         'baseline-pool': { type: 'string' },
-        'no-baseline': { type: 'boolean' },
         'events-cost': { type: 'boolean' },
         'token-cost': { type: 'boolean' },
         'db-cpu': { type: 'string' },

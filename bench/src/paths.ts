@@ -4,7 +4,7 @@ import path from 'node:path';
 export const REPO_ROOT = path.resolve(__dirname, '../..');
 
 /**
- * The baseline server, built by `tsc -b` and run as plain JavaScript, as the producer is: a
- * TypeScript loader in its process would count against its memory.
+ * The baseline server, built by `tsc -b` and run as plain JavaScript, as the producer is: both
+ * run as deployed, with no TypeScript loader in either process.
  */
 export const BASELINE_ENTRY = path.join(REPO_ROOT, 'bench/baseline/dist/main.js');

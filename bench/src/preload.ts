@@ -5,7 +5,7 @@ import type { IdRange } from './options';
 /** Rows made per statement: large enough to be quick, small enough for any packet or undo size. */
 const CHUNK = 50_000;
 
-export interface PreloadCounts {
+interface PreloadCounts {
   subscriptions: number;
   events: number;
   records: number;

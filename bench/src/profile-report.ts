@@ -27,7 +27,7 @@ const IDLE = new Set(['(idle)', '(program)']);
 function placeOf(url: string): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1] as string;
-  const ours = /\/(producer|consumer|platform|contracts)\/dist\/(.+?)(?:\.js)?$/.exec(url);
+  const ours = /\/(producer|consumer|platform|store|contracts)\/dist\/(.+?)(?:\.js)?$/.exec(url);
   if (ours) return `${ours[1]}/${ours[2]}`;
   if (url.startsWith('node:')) return url.replace('node:internal/', 'node:');
   return '';

@@ -1,10 +1,7 @@
-import type { ProcessName } from './memory';
 import { EXPECTED_STATUSES } from './scenarios';
 import type { CellSummary, Summary } from './summary';
 
-const MIB = 1024 * 1024;
-
-/** The three tables printed at the end: every cell, ours over the baseline, peak memory. */
+/** The tables printed at the end: every cell, ours over the baseline, then each mode's own. */
 export function renderReport(summary: Summary, runs: number): string {
   const sections = [
     `Medians of ${runs} run${runs === 1 ? '' : 's'}; status, error and timeout counts are totals over all runs.`,
@@ -21,8 +18,6 @@ export function renderReport(summary: Summary, runs: number): string {
   if (work) sections.push(work);
   const cpu = renderCpu(summary.cells);
   if (cpu) sections.push(cpu);
-  const memory = renderMemory(summary.cells);
-  if (memory) sections.push(memory);
   return sections.join('\n\n');
 }
 
@@ -308,33 +303,6 @@ function renderCpu(cells: readonly CellSummary[]): string | null {
     'rlrrll',
   );
   return `CPU per answered purchase (user + system time of each process over the measured window), and the consumer's mean batch\n${table}`;
-}
-
-function renderMemory(cells: readonly CellSummary[]): string | null {
-  const processes = (['producer', 'consumer', 'baseline'] as const).filter((process) =>
-    cells.some((cell) => cell.peakRssBytes[process] !== undefined),
-  );
-  if (processes.length === 0) return null;
-  const connections = [...new Set(cells.map((cell) => cell.connections))];
-  const peakOf = (process: ProcessName, count: number) =>
-    Math.max(
-      0,
-      ...cells
-        .filter((cell) => cell.connections === count)
-        .map((cell) => cell.peakRssBytes[process] ?? 0),
-    );
-  const table = formatTable(
-    ['process', ...connections.map((count) => `conn ${count}`)],
-    processes.map((process) => [
-      process,
-      ...connections.map((count) => {
-        const peak = peakOf(process, count);
-        return peak > 0 ? (peak / MIB).toFixed(0) : '-';
-      }),
-    ]),
-    `l${'r'.repeat(connections.length)}`,
-  );
-  return `Peak resident memory (MiB, RSS) while under load\n${table}`;
 }
 
 function describeBatches({ meanBatch }: CellSummary): string {

@@ -11,7 +11,7 @@ import type { Summary } from './summary';
 import type { KeySetFetches, VerificationCost } from './token-cost';
 
 /** Where the figures come from: they mean little without the machine and the settings. */
-export interface Machine {
+interface Machine {
   cpus: number;
   cpuModel: string;
   memoryGiB: number;
@@ -21,7 +21,7 @@ export interface Machine {
   databaseServer: string | undefined;
 }
 
-export interface ResultsDocument {
+interface ResultsDocument {
   /** The commit measured, `+ changes` when the working tree differed from it. */
   revision: string;
   startedAt: string;

@@ -83,7 +83,7 @@ export function mixRequests(
 
 /** The reads whose speed should not depend on how much the database holds. */
 export const READ_SCENARIOS = ['get', 'history', 'list-first', 'list-deep', 'list-status'] as const;
-export type ReadScenario = (typeof READ_SCENARIOS)[number];
+type ReadScenario = (typeof READ_SCENARIOS)[number];
 
 /**
  * One read of `scenario`, about a random subscription of `subscriptionIds` where it needs one:

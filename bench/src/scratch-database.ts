@@ -4,7 +4,7 @@ import { createTestDatabase, type MysqlServer } from '../../test-support/databas
 import type { IdRange } from './options';
 import { mysqlTarget, reaching } from './service-access';
 
-export interface ScratchDatabase {
+interface ScratchDatabase {
   name: string;
   userIds: IdRange;
   /** `SELECT VERSION()`, for the record of where the figures come from. */

@@ -21,7 +21,7 @@ export function mysqlTarget(server: MysqlServer): ServiceTarget {
   };
 }
 
-export function brokerTarget(amqpUrl: string): ServiceTarget {
+function brokerTarget(amqpUrl: string): ServiceTarget {
   return {
     service: 'RabbitMQ',
     address: hostAndPort(amqpUrl),

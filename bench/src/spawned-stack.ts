@@ -9,7 +9,7 @@ import { checkBroker } from './service-access';
 /** The producer waits up to 15 s for requests in hand; a little more before SIGKILL. */
 const STOP_TIMEOUT_MS = 20_000;
 
-export interface SpawnedStack {
+interface SpawnedStack {
   baseUrl: string;
   /** Its scratch database, for the bench to fill and read. */
   database: { server: MysqlServer; name: string };
@@ -25,7 +25,7 @@ export interface SpawnedStack {
   stopConsumer(): Promise<void>;
 }
 
-export interface StackSettings {
+interface StackSettings {
   mysql: MysqlServer;
   amqpUrl: string;
   /** Where the scratch vhost is made; port 15672 of the broker's host when unset. */

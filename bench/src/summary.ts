@@ -1,17 +1,16 @@
 import type { CpuAccount } from './cpu';
 import type { Measurement } from './load';
-import type { MemoryPeaks, ProcessName } from './memory';
 
 /**
  * One cell over all runs, shaped as one run's measurement: medians of rates, latencies and CPU,
- * sums of counts, highest memory peaks.
+ * sums of counts.
  */
 export interface CellSummary extends Measurement {
   runs: number;
 }
 
 /** Ours over the baseline for the purchase at one concurrency (and database budget). */
-export interface Ratio {
+interface Ratio {
   connections: number;
   dbCpu?: number;
   /** Below 1: we answer fewer purchases per second than the plain API. */
@@ -67,7 +66,6 @@ function summariseCell(measurements: Measurement[]): CellSummary {
     unexpected: sumOf((m) => m.unexpected),
     errors: sumOf((m) => m.errors),
     timeouts: sumOf((m) => m.timeouts),
-    peakRssBytes: maxPeaks(measurements.map((m) => m.peakRssBytes)),
     cpuMicrosPerRequest: medianAccount(measurements.map((m) => m.cpuMicrosPerRequest)),
     ...(first.drainMs === undefined ? {} : { drainMs: medianOf((m) => m.drainMs ?? Number.NaN) }),
     ...(measurements.some((m) => m.meanBatch !== undefined) && {
@@ -96,16 +94,6 @@ function sumCounts(counts: readonly Record<string, number>[]): Record<string, nu
       total[status] = (total[status] ?? 0) + count;
   }
   return total;
-}
-
-function maxPeaks(peaks: readonly MemoryPeaks[]): MemoryPeaks {
-  const highest: MemoryPeaks = {};
-  for (const byProcess of peaks) {
-    for (const [process, bytes] of Object.entries(byProcess) as [ProcessName, number][]) {
-      highest[process] = Math.max(highest[process] ?? 0, bytes);
-    }
-  }
-  return highest;
 }
 
 function medianAccount(accounts: readonly CpuAccount[]): CpuAccount {

@@ -4,7 +4,6 @@ import { startBaseline } from './baseline-process';
 import { type CappedDatabase, startCappedDatabase } from './capped-database';
 import { findServiceProcesses, type CpuSubject } from './cpu';
 import { type EventWatch, watchEvents } from './event-watch';
-import { metricsProbe, procProbe, type MemoryProbe } from './memory';
 import type { MysqlServer } from '../../test-support/database';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
@@ -17,7 +16,7 @@ import { startTokenIssuer, type TokenIssuer } from './token-cost';
  */
 export type TargetName = 'ours' | 'ours, no events' | 'ours, HS256' | 'ours, RS256' | 'baseline';
 
-/** Something the load is aimed at, and how to watch its memory. */
+/** Something the load is aimed at, and the processes its requests cost CPU in. */
 export interface Target {
   name: TargetName;
   baseUrl: string;
@@ -25,7 +24,6 @@ export interface Target {
   headers: Record<string, string>;
   /** Users that exist in its database. */
   userIds: IdRange;
-  memory: MemoryProbe[];
   /** Processes whose CPU time the target's requests are charged with. */
   cpu: CpuSubject[];
   /** A subscriber of its events, when the bench runs one. */
@@ -109,7 +107,6 @@ export async function prepareTargets(
       baseUrl: baseline.baseUrl,
       headers: JSON_BODY,
       userIds: baseline.userIds,
-      memory: [procProbe('baseline', baseline.pid)],
       cpu: [{ name: 'baseline', pid: baseline.pid }, ...services(database)],
     },
     serverVersion: baseline.serverVersion,
@@ -145,7 +142,6 @@ async function spawnOurs(
     baseUrl: stack.baseUrl,
     headers: { ...JSON_BODY, ...tokenIssuer?.headers.hs256 },
     userIds: stack.userIds,
-    memory: [procProbe('producer', stack.producerPid), procProbe('consumer', stack.consumerPid)],
     cpu: [
       { name: 'producer', pid: stack.producerPid },
       { name: 'consumer', pid: stack.consumerPid },
@@ -173,14 +169,11 @@ async function reachOurs(options: BenchOptions) {
   }
   // Outlives any run; it is only ever held in this process's memory.
   const headers = await authorizationHeaders(options.auth, 24 * 3600);
-  const memory = [metricsProbe('producer', `${options.baseUrl}/metrics`)];
-  if (options.consumerMetricsUrl) memory.push(metricsProbe('consumer', options.consumerMetricsUrl));
   const target: Target = {
     name: 'ours',
     baseUrl: options.baseUrl,
     headers: { ...JSON_BODY, ...headers },
     userIds: options.userIds,
-    memory,
     // Our processes run elsewhere or under another parent: only local services are charged.
     cpu: [],
   };

@@ -30,7 +30,10 @@ const configSchema = z.object({
    * together; it waits at most as long as recent batches took. 0 never waits.
    */
   BATCH_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(20),
-  /** How long processed commands (and so Idempotency-Keys) are kept; the contract says 24 h at least. */
+  /**
+   * How long command records (and so Idempotency-Keys) are kept; the contract says 24 h at least.
+   * The name is older than the records and stays, as operators set it.
+   */
   PROCESSED_RETENTION_HOURS: z.coerce
     .number()
     .int()

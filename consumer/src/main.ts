@@ -1,16 +1,25 @@
 import dotenv from 'dotenv';
-import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
+import {
+  closeInOrder,
+  connectBroker,
+  createLogger,
+  handleStopSignals,
+  reportStartFailure,
+} from '@subscriptions/platform';
+import {
+  createDatabasePool,
+  createEventOutbox,
+  createSubscriptionRepository,
+  databaseAddress,
+} from '@subscriptions/store';
 import { createCommandConsumer } from './broker/command-consumer';
-import { ConfigError, loadConfig } from './config';
-import { createDatabasePool } from './db/pool';
+import { loadConfig } from './config';
 import { createEventPublisher } from './events/event-publisher';
 import { type EventRelay, startEventRelay } from './events/event-relay';
-import { createEventOutbox } from './events/outbox';
 import { createConsumerMetrics } from './metrics';
 import { startOpsServer } from './ops-server';
 import { createBatchExecutor } from './subscriptions/apply-command';
 import { schedulePurge } from './subscriptions/purge';
-import { createSubscriptionRepository } from './subscriptions/repository';
 
 /** How long a shutdown waits for the commands in hand (a batch's statements time out sooner). */
 const COMMANDS_IN_HAND_GRACE_MS = 15_000;
@@ -21,13 +30,7 @@ async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
   const logger = createLogger('consumer', config.LOG_LEVEL);
-  const database = {
-    host: config.MYSQL_HOST,
-    port: config.MYSQL_PORT,
-    user: config.MYSQL_USER,
-    password: config.MYSQL_PASSWORD,
-    database: config.MYSQL_DATABASE,
-  };
+  const database = databaseAddress(config);
   const pool = createDatabasePool({
     ...database,
     connectionLimit: config.CONSUMER_TRANSACTIONS + 1,
@@ -96,12 +99,11 @@ async function main(): Promise<void> {
     logger,
   });
 
-  async function shutdown(signal: string): Promise<void> {
-    if (shuttingDown) return;
+  async function shutdown(signal: string): Promise<boolean> {
     shuttingDown = true;
     purge.stop();
     logger.info({ signal }, 'shutting down: finishing commands in hand');
-    const clean = await closeInOrder(
+    return closeInOrder(
       [
         {
           name: 'commands in hand',
@@ -121,19 +123,11 @@ async function main(): Promise<void> {
       ],
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );
-    logger.info('stopped');
-    process.exit(clean ? 0 : 1);
   }
-  // A second signal during shutdown is ignored: the grace period bounds how long it takes.
-  process.on('SIGTERM', (signal) => void shutdown(signal));
-  process.on('SIGINT', (signal) => void shutdown(signal));
+  handleStopSignals({ process, logger, stop: shutdown });
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    for (const problem of error.problems) console.error(`consumer: ${problem}`);
-  } else {
-    console.error('consumer: failed to start:', error);
-  }
+  reportStartFailure('consumer', error);
   process.exit(1);
 });

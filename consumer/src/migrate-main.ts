@@ -1,20 +1,14 @@
 import dotenv from 'dotenv';
 import { describeUnreachable, isCredentialsRejected, isUnreachable } from '@subscriptions/platform';
+import { databaseAddress, migrate } from '@subscriptions/store';
 import { ConfigError, loadConfig } from './config';
-import { migrate } from './db/migrate';
 
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
   let applied: string[];
   try {
-    applied = await migrate({
-      host: config.MYSQL_HOST,
-      port: config.MYSQL_PORT,
-      user: config.MYSQL_USER,
-      password: config.MYSQL_PASSWORD,
-      database: config.MYSQL_DATABASE,
-    });
+    applied = await migrate(databaseAddress(config));
   } catch (error) {
     if (!isUnreachable(error) && !isCredentialsRejected(error)) throw error;
     // The server is missing or refuses us: say where we looked and how to fix it, not a stack.

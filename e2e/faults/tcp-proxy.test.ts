@@ -3,17 +3,21 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTcpProxy, type TcpProxy } from '../../test-support/faults/tcp-proxy';
 
-/** A server that writes back every byte it receives. */
-async function startEchoServer(): Promise<{ server: Server; port: number }> {
+/** A server that writes back every byte it receives, and keeps what it received. */
+async function startEchoServer(): Promise<{ server: Server; port: number; received(): string }> {
+  let received = '';
   const server = createServer((socket) => {
     socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('utf8');
+    });
     socket.pipe(socket);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no port was bound');
-  return { server, port: address.port };
+  return { server, port: address.port, received: () => received };
 }
 
 /** A client of the proxy that collects what comes back and how its connection ended. */
@@ -56,7 +60,7 @@ function closeSocket(socket: Socket): Promise<void> {
 }
 
 describe('the TCP proxy used to cut links in fault tests', () => {
-  let echo: { server: Server; port: number };
+  let echo: Awaited<ReturnType<typeof startEchoServer>>;
   let proxy: TcpProxy;
 
   beforeAll(async () => {
@@ -114,7 +118,14 @@ describe('the TCP proxy used to cut links in fault tests', () => {
     const late = await openClient(proxy);
     late.socket.write('late');
 
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A probe through another proxy to the same server makes the trip the held bytes would have
+    // made, and back: once its echo is in, they would have arrived, had they not been held.
+    const other = await startTcpProxy({ host: '127.0.0.1', port: echo.port });
+    const probe = await openClient(other);
+    probe.socket.write('probe');
+    await until(() => probe.received() === 'probe');
+    await other.close();
+    expect(echo.received()).not.toMatch(/held|late/);
     expect(client.received()).toBe('');
     expect(late.received()).toBe('');
     expect(proxy.openConnections).toBe(2);

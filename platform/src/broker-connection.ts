@@ -233,6 +233,23 @@ export function coalesceWrites(model: ChannelModel): void {
   };
 }
 
+/**
+ * A channel can die alone (a protocol error closes it, a 406 on a redeclare, say) while its
+ * connection lives on, and amqplib's recovery only acts on a lost connection. So when `channel`
+ * closes and its owner did not close it on purpose (shutdown, a channel retired), this closes
+ * its connection: recovery then reconnects and runs the setup again, rebuilding every channel.
+ */
+export function closeConnectionWhenChannelDies(
+  model: Pick<ChannelModel, 'close'>,
+  channel: Pick<EventEmitter, 'on'>,
+  closedOnPurpose: () => boolean,
+): void {
+  channel.on('close', () => {
+    // When the connection itself went, closing it again fails, and nothing is lost.
+    if (!closedOnPurpose()) model.close().catch(() => undefined);
+  });
+}
+
 /** A recovering connection that also says where it is. */
 export type BrokerConnection = RecoveringChannelModel & {
   /** `host:port` of the broker connected to, or of the one tried next. */

@@ -43,3 +43,38 @@ export async function closeInOrder(
   }
   return clean;
 }
+
+/** What `handleStopSignals` uses of the process: main.ts hands over `process` itself. */
+export interface StoppableProcess {
+  on(signal: 'SIGTERM' | 'SIGINT', listener: (signal: NodeJS.Signals) => void): unknown;
+  exit(code: number): void;
+}
+
+/**
+ * On the first SIGTERM or SIGINT, runs `stop` (the process's shutdown, resolving whether every
+ * step finished in time), logs that it stopped and exits: 0 when clean, 1 otherwise. A second
+ * signal during the shutdown is ignored: the steps' time limits bound how long it takes.
+ */
+export function handleStopSignals(deps: {
+  process: StoppableProcess;
+  logger: Logger;
+  stop: (signal: NodeJS.Signals) => Promise<boolean>;
+}): void {
+  const { process, logger, stop } = deps;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    void stop(signal)
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        return false;
+      })
+      .then((clean) => {
+        logger.info('stopped');
+        process.exit(clean ? 0 : 1);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,3 +1,4 @@
+import type { SubscriptionQueries } from '@subscriptions/store';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
@@ -14,7 +15,6 @@ import { createRateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { createSubscriptionsRouter } from './http/subscriptions-router';
 import type { ProducerMetrics } from './metrics';
-import type { SubscriptionQueries } from './read-model/subscription-queries';
 
 /** Asynchronous commands with an Idempotency-Key remembered per process (accepted-commands.ts). */
 const ACCEPTED_COMMANDS_KEPT = 100_000;

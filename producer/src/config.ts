@@ -49,7 +49,7 @@ const configSchema = z.object({
   AUTH_USER_ID_CLAIM: z.string().min(1).max(255).default('sub'),
   /** Seconds of clock skew allowed on `exp` and `nbf`. */
   AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
-  /** How long the consumer keeps command outcomes and Idempotency-Keys: the same value for both. */
+  /** How long the consumer keeps command records and Idempotency-Keys: set alike on both. */
   PROCESSED_RETENTION_HOURS: z.coerce
     .number()
     .int()

@@ -1,15 +1,20 @@
 import type { Server } from 'node:http';
 import dotenv from 'dotenv';
-import { closeInOrder, connectBroker, createLogger } from '@subscriptions/platform';
+import {
+  closeInOrder,
+  connectBroker,
+  createLogger,
+  handleStopSignals,
+  reportStartFailure,
+} from '@subscriptions/platform';
+import { createReadPool, createSubscriptionQueries, databaseAddress } from '@subscriptions/store';
 import { createApp } from './app';
 import { createRpcClient } from './broker/rpc-client';
 import { createCommandIds, UNSIGNED_COMMAND_IDS } from './commands/command-ids';
-import { ConfigError, loadConfig, usesDevelopmentSecret, usesIdentityProvider } from './config';
+import { loadConfig, usesDevelopmentSecret, usesIdentityProvider } from './config';
 import { createAuthenticator } from './http/auth';
 import { createTokenVerifier } from './identity/token-verifier';
 import { createProducerMetrics } from './metrics';
-import { createReadPool } from './read-model/pool';
-import { createSubscriptionQueries } from './read-model/subscription-queries';
 
 /** How long a shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -37,11 +42,7 @@ async function main(): Promise<void> {
   });
 
   const readPool = createReadPool({
-    host: config.MYSQL_HOST,
-    port: config.MYSQL_PORT,
-    user: config.MYSQL_USER,
-    password: config.MYSQL_PASSWORD,
-    database: config.MYSQL_DATABASE,
+    ...databaseAddress(config),
     connectionLimit: config.READ_POOL_SIZE,
   });
   const queries = createSubscriptionQueries(readPool);
@@ -123,14 +124,13 @@ async function main(): Promise<void> {
     }
   }
 
-  async function shutdown(signal: string): Promise<void> {
-    if (shuttingDown) return;
+  async function shutdown(signal: string): Promise<boolean> {
     shuttingDown = true;
     logger.info(
       { signal, pending: rpc.pendingCount() },
       'shutting down: finishing requests in hand',
     );
-    const clean = await closeInOrder(
+    return closeInOrder(
       [
         // Past the grace the sockets are cut; a call still awaiting its reply is left behind.
         { name: 'requests in hand', close: finishRequests, timeoutMs: SHUTDOWN_GRACE_MS + 1_000 },
@@ -139,19 +139,11 @@ async function main(): Promise<void> {
       ],
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );
-    logger.info('stopped');
-    process.exit(clean ? 0 : 1);
   }
-  // A second signal during shutdown is ignored: the grace period bounds how long it takes.
-  process.on('SIGTERM', (signal) => void shutdown(signal));
-  process.on('SIGINT', (signal) => void shutdown(signal));
+  handleStopSignals({ process, logger, stop: shutdown });
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    for (const problem of error.problems) console.error(`producer: ${problem}`);
-  } else {
-    console.error('producer: failed to start:', error);
-  }
+  reportStartFailure('producer', error);
   process.exit(1);
 });

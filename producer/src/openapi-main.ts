@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createAsyncApiDocument } from './http/asyncapi';
-import { createOpenApiDocument, renderDocumentFile } from './http/openapi';
+import { createAsyncApiDocument } from './api-docs/asyncapi';
+import { createOpenApiDocument, renderDocumentFile } from './api-docs/openapi';
 
 /** The committed copies at the repository root, next to the other docs. */
 const DOCS = path.resolve(__dirname, '../../docs');

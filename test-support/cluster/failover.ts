@@ -1,25 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QUEUES } from '@subscriptions/contracts';
 import { releaseAll } from '../cleanup';
 import { createTestDatabase, type TestDatabase } from '../database';
-import { createApi, type Api, type SubscriptionBody } from '../http/api';
+import { createApi } from '../http/api';
 import {
-  type Answer,
-  isRetryable,
-  isSuccess,
-  printFigures,
-  sendPurchase,
-  sendStatusChange,
-  tally,
-} from '../http/load';
-import {
-  countByUser,
-  createUsers,
-  findLedgerInconsistencies,
-  readLedger,
-} from '../outcomes/ledger';
+  auditKeyedLoad,
+  firstSuccessAfter,
+  type KeyedLoadFigures,
+  type KeyedRequest,
+  LIFECYCLE,
+  measureKeyedLoad,
+  startKeyedLoad,
+} from '../http/keyed-load';
+import { printFigures } from '../http/load';
+import { createUsers } from '../outcomes/ledger';
 import {
   type Producer,
   type ServiceProcess,
@@ -45,13 +40,6 @@ const RETRY_BACKOFF_MS = 250;
 const REQUEST_GIVE_UP_MS = 45_000;
 /** Users made up front: more than the clients can go through in a scenario. */
 const USERS = 3_000;
-/** purchase, then cancel, restart, cancel: each step valid from the one before. */
-const CHAIN: readonly ('purchase' | 'cancel' | 'restart')[] = [
-  'purchase',
-  'cancel',
-  'restart',
-  'cancel',
-];
 const READY_PROBE_MS = 500;
 const QUEUE_POLL_MS = 2_000;
 
@@ -170,19 +158,6 @@ export async function waitUntilOnline(
   throw new Error(`${names.join(', ')} not online in every command queue: ${JSON.stringify(seen)}`);
 }
 
-/** One request as the client saw it: every attempt under one Idempotency-Key. */
-export interface Request {
-  kind: (typeof CHAIN)[number];
-  key: string;
-  userId: number;
-  producer: number;
-  /** The subscription a cancel or restart was for. */
-  subscriptionId: number | undefined;
-  attempts: Answer[];
-  /** The last attempt, when it was not one to retry. */
-  final: Answer | undefined;
-}
-
 export interface ReadyProbe {
   producer: number;
   status: number;
@@ -191,7 +166,7 @@ export interface ReadyProbe {
 
 export interface FailoverRun {
   scenario: string;
-  requests: Request[];
+  requests: readonly KeyedRequest[];
   readyProbes: ReadyProbe[];
   loadStartedAt: number;
   faultAt: number;
@@ -224,39 +199,11 @@ export async function runFailover(
 ): Promise<FailoverRun> {
   const { scenario, fault, warmupMs = 6_000, cooldownMs = 6_000 } = options;
   const apis = stage.producers.map((producer) => createApi(producer.baseUrl));
-  const requests: Request[] = [];
   const readyProbes: ReadyProbe[] = [];
-  let stopping = false;
-  let nextUser = 0;
-
-  async function client(producer: number): Promise<void> {
-    const api = apis[producer] as Api;
-    while (!stopping && nextUser < stage.users.length) {
-      const userId = stage.users[nextUser] as number;
-      nextUser += 1;
-      let subscriptionId: number | undefined;
-      for (const kind of CHAIN) {
-        if (stopping) break;
-        const request: Request = {
-          kind,
-          key: randomUUID(),
-          userId,
-          producer,
-          subscriptionId,
-          attempts: [],
-          final: undefined,
-        };
-        requests.push(request);
-        await sendUntilFinal(api, request);
-        if (!request.final || !isSuccess(request.final)) break;
-        if (kind === 'purchase') subscriptionId = (request.final.body as SubscriptionBody).id;
-        await sleep(THINK_MS);
-      }
-    }
-  }
+  let probing = true;
 
   async function probeReadiness(): Promise<void> {
-    while (!stopping) {
+    while (probing) {
       await Promise.all(
         apis.map(async (api, producer) => {
           const status = await api
@@ -270,10 +217,15 @@ export async function runFailover(
     }
   }
 
-  const loadStartedAt = performance.now();
-  const clients = Array.from({ length: CLIENTS_PER_PRODUCER * apis.length }, (_, index) =>
-    client(index % apis.length),
-  );
+  const load = startKeyedLoad({
+    apis,
+    users: stage.users,
+    chain: LIFECYCLE,
+    clientsPerApi: CLIENTS_PER_PRODUCER,
+    thinkMs: THINK_MS,
+    retryBackoffMs: RETRY_BACKOFF_MS,
+    giveUpMs: REQUEST_GIVE_UP_MS,
+  });
   const probes = probeReadiness();
   let faultAt: number;
   let faultEndedAt: number;
@@ -285,14 +237,14 @@ export async function runFailover(
     faultEndedAt = performance.now();
     await sleep(cooldownMs);
   } finally {
-    stopping = true;
-    await Promise.all([...clients, probes]);
+    probing = false;
+    await Promise.all([load.stop(), probes]);
   }
   return {
     scenario,
-    requests,
+    requests: load.requests,
     readyProbes,
-    loadStartedAt,
+    loadStartedAt: load.startedAt,
     faultAt,
     faultEndedAt,
     loadEndedAt: performance.now(),
@@ -300,65 +252,16 @@ export async function runFailover(
   };
 }
 
-/** Same key, same body, until an answer that is not one to retry (or the client gives up). */
-async function sendUntilFinal(api: Api, request: Request): Promise<void> {
-  const giveUpAt = performance.now() + REQUEST_GIVE_UP_MS;
-  for (;;) {
-    const answer =
-      request.kind === 'purchase'
-        ? await sendPurchase(api, request.userId, request.key)
-        : await sendStatusChange(api, request.subscriptionId as number, request.kind, request.key);
-    request.attempts.push(answer);
-    // No answer at all is final here: the producer is never meant to go away.
-    if (answer.status === 0 || !isRetryable(answer)) {
-      request.final = answer;
-      return;
-    }
-    if (performance.now() > giveUpAt) return;
-    await sleep(Math.min(1_000, (answer.retryAfter ?? 0) * 1_000) || RETRY_BACKOFF_MS);
-  }
-}
-
 /** The figures a run is judged by. Times in ms. */
-export interface FailoverFigures {
-  keys: number;
-  requests: number;
-  statuses: Record<string, number>;
-  retries: number;
-  replays: number;
-  longestGapMs: number;
+export interface FailoverFigures extends KeyedLoadFigures {
   firstSuccessAfterFaultMs: number;
-  slowestAttemptMs: number;
   faultMs: number;
 }
 
 export function measureFailover(run: FailoverRun): FailoverFigures {
-  const attempts = run.requests.flatMap((request) => request.attempts);
-  const successes = attempts
-    .filter(isSuccess)
-    .map((answer) => answer.answeredAt)
-    .sort((a, b) => a - b);
-  let longestGapMs = 0;
-  for (let index = 1; index < successes.length; index += 1) {
-    longestGapMs = Math.max(
-      longestGapMs,
-      (successes[index] as number) - (successes[index - 1] as number),
-    );
-  }
-  const firstAfterFault = attempts
-    .filter((answer) => isSuccess(answer) && answer.sentAt >= run.faultAt)
-    .reduce((first, answer) => Math.min(first, answer.answeredAt), Number.POSITIVE_INFINITY);
   return {
-    keys: run.requests.length,
-    requests: attempts.length,
-    statuses: tally(attempts).statuses,
-    retries: attempts.length - run.requests.length,
-    replays: attempts.filter((answer) => answer.replayed).length,
-    longestGapMs: Math.round(longestGapMs),
-    firstSuccessAfterFaultMs: Math.round(firstAfterFault - run.faultAt),
-    slowestAttemptMs: Math.round(
-      attempts.reduce((most, answer) => Math.max(most, answer.answeredAt - answer.sentAt), 0),
-    ),
+    ...measureKeyedLoad(run.requests),
+    firstSuccessAfterFaultMs: firstSuccessAfter(run.requests, run.faultAt),
     faultMs: Math.round(run.faultEndedAt - run.faultAt),
   };
 }
@@ -376,72 +279,6 @@ export function printFailover(run: FailoverRun, figures: FailoverFigures): void 
     fault_ms: figures.faultMs,
     restarted: run.restartedNodes.map((node) => `node${node}`),
   });
-}
-
-/**
- * What the rows say against what the clients were told, as readable lines (empty when all is
- * well): every key ended 2xx and applied once, every 2xx is backed by its row and its event,
- * nothing doubled, no status outside 2xx/409/503/504.
- */
-export async function auditFailover(stage: ClusterStage, run: FailoverRun): Promise<string[]> {
-  const problems: string[] = [];
-  const ledger = await readLedger(stage.db.pool);
-  problems.push(...findLedgerInconsistencies(ledger));
-  const perUser = countByUser(ledger);
-  const changesBySubscription = new Map<number, number>();
-  let purchases = 0;
-  for (const request of run.requests) {
-    for (const answer of request.attempts) {
-      if (!isSuccess(answer) && ![409, 503, 504].includes(answer.status)) {
-        problems.push(`${describe(request)}: answered ${answer.status} ${answer.code ?? ''}`);
-      }
-    }
-    const { final } = request;
-    if (!final || !isSuccess(final)) {
-      problems.push(
-        `${describe(request)}: no 2xx after ${request.attempts.length} attempts, last ` +
-          `${request.attempts.at(-1)?.status} ${request.attempts.at(-1)?.code ?? ''}`,
-      );
-      continue;
-    }
-    const body = final.body as SubscriptionBody;
-    const entry = ledger.get(body.id);
-    if (!entry || entry.userId !== request.userId) {
-      problems.push(
-        `${describe(request)}: answered ${final.status} for subscription ${body.id}, no such row`,
-      );
-      continue;
-    }
-    if (request.kind === 'purchase') {
-      purchases += 1;
-      if (final.status !== 201) problems.push(`${describe(request)}: answered ${final.status}`);
-      if (perUser.get(request.userId) !== 1) {
-        problems.push(`${describe(request)}: ${perUser.get(request.userId)} subscriptions`);
-      }
-    } else {
-      const expected = request.kind === 'cancel' ? 'CANCELED' : 'ACTIVE';
-      if (final.status !== 200 || body.status !== expected) {
-        problems.push(`${describe(request)}: answered ${final.status} ${body.status}`);
-      }
-      changesBySubscription.set(body.id, (changesBySubscription.get(body.id) ?? 0) + 1);
-    }
-  }
-  if (ledger.size !== purchases) {
-    problems.push(`${ledger.size} subscriptions for ${purchases} purchases answered 201`);
-  }
-  for (const entry of ledger.values()) {
-    const answered = changesBySubscription.get(entry.id) ?? 0;
-    if (entry.version !== answered) {
-      problems.push(
-        `subscription ${entry.id}: ${entry.version} changes applied, ${answered} answered 200`,
-      );
-    }
-  }
-  return problems;
-}
-
-function describe(request: Request): string {
-  return `${request.kind} of user ${request.userId} (key ${request.key})`;
 }
 
 /** What must hold of the processes and queues after any scenario. */
@@ -473,6 +310,9 @@ export async function reviewFailover(
 ): Promise<{ figures: FailoverFigures; problems: string[] }> {
   const figures = measureFailover(run);
   printFailover(run, figures);
-  const problems = [...(await auditFailover(stage, run)), ...(await auditCluster(stage, run))];
+  const problems = [
+    ...(await auditKeyedLoad(stage.db.pool, run.requests)),
+    ...(await auditCluster(stage, run)),
+  ];
   return { figures, problems };
 }

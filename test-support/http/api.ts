@@ -50,14 +50,15 @@ export const SUBSCRIPTIONS_PATH = '/api/v1/subscriptions';
 /** ISO-8601 in UTC, as the API writes timestamps. */
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
-export function createApi(baseUrl: string): Api {
+/** A client of the API at `baseUrl`; `defaultHeaders` (a bearer token, say) go on every request. */
+export function createApi(baseUrl: string, defaultHeaders: Record<string, string> = {}): Api {
   async function send(method: string, path: string, options: SendOptions = {}) {
     const { json, rawBody, contentType, headers = {} } = options;
     const body = rawBody ?? (json === undefined ? undefined : JSON.stringify(json));
     const type = contentType ?? (body === undefined ? undefined : 'application/json');
     const response = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { ...(type ? { 'content-type': type } : {}), ...headers },
+      headers: { ...(type ? { 'content-type': type } : {}), ...defaultHeaders, ...headers },
       body,
     });
     const text = await response.text();

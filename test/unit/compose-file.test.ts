@@ -71,16 +71,29 @@ function service(name: string, file: ComposeFile = compose): ComposeService {
  * (`${VAR:?...}`) would stop compose on a fresh clone, so it fails here too.
  */
 function interpolateWithNoVariables(value: string): string {
+  return interpolate(value, {});
+}
+
+/** The same with `variables` set (as a `.env` would set them). */
+function interpolate(value: string, variables: Record<string, string>): string {
   return value.replace(
     /\$\$|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
-    (match, braced: string | undefined) => {
+    (match, braced: string | undefined, bare: string | undefined) => {
       if (match === '$$') return '$';
-      if (braced === undefined) return '';
-      const expression = /^[A-Za-z_][A-Za-z0-9_]*(?:(:?-)(.*))?$/s.exec(braced);
+      if (braced === undefined) return variables[bare ?? ''] ?? '';
+      const expression = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?$/s.exec(braced);
       if (!expression) throw new Error(`unsupported interpolation ${match}`);
-      return expression[1] === undefined ? '' : (expression[2] ?? '');
+      const [, name = '', operator, fallback = ''] = expression;
+      const set = variables[name];
+      if (set !== undefined && (set !== '' || operator !== ':-')) return set;
+      return operator === undefined ? '' : fallback;
     },
   );
+}
+
+/** A service's image name on a fresh clone. */
+function resolvedImage(name: string): string {
+  return interpolateWithNoVariables(service(name).image ?? '');
 }
 
 /** A service's environment as its process receives it on a fresh clone. */
@@ -179,12 +192,18 @@ describe('docker-compose.yml', () => {
   });
 
   it.each(['consumer', 'producer'])(
-    'lets %s scale, with no fixed container name and built from the repository root',
+    'lets %s scale, with no fixed container name and built from its target of the root Dockerfile',
     (name) => {
       expect(service(name).container_name).toBeUndefined();
-      expect(service(name).build).toEqual({ context: '.', dockerfile: `${name}/Dockerfile` });
+      expect(service(name).build).toEqual({ context: '.', target: name });
+      expect(resolvedImage(name)).toBe(`subscriptions-${name}:latest`);
     },
   );
+
+  it("runs migrate on the consumer's image, one image under one name, built the same way", () => {
+    expect(resolvedImage('migrate')).toBe(resolvedImage('consumer'));
+    expect(service('migrate').build).toEqual(service('consumer').build);
+  });
 
   it.each(apps)('gives $name only variables its config knows, and values it accepts', (app) => {
     const environment = resolvedEnvironment(app.name);
@@ -257,10 +276,11 @@ describe('docker-compose.yml', () => {
 });
 
 describe('the tools service of docker-compose.yml', () => {
-  it('is left out of `up` (profile tools) and built from tools/Dockerfile at the repository root', () => {
+  it('is left out of `up` (profile tools) and built from the target tools of the root Dockerfile', () => {
     const tools = service('tools');
     expect(tools.profiles).toEqual(['tools']);
-    expect(tools.build).toEqual({ context: '.', dockerfile: 'tools/Dockerfile' });
+    expect(tools.build).toEqual({ context: '.', target: 'tools' });
+    expect(resolvedImage('tools')).toBe('subscriptions-tools:latest');
     expect(tools.restart ?? 'no').toBe('no');
   });
 
@@ -316,6 +336,19 @@ describe('docker-compose.override.yml', () => {
     for (const name of Object.keys(override.services)) {
       for (const port of resolvedPorts(name, override)) expect(port).toMatch(LOOPBACK_PORT);
     }
+  });
+
+  it('moves each host port through its own variable, leaving the container ports alone', () => {
+    const ports = (name: string) =>
+      (service(name, override).ports ?? []).map((port) =>
+        interpolate(String(port), {
+          MYSQL_PUBLISHED_PORT: '13306',
+          AMQP_PUBLISHED_PORT: '15673',
+          MANAGEMENT_PUBLISHED_PORT: '25672',
+        }),
+      );
+    expect(ports('mysql')).toEqual(['127.0.0.1:13306:3306']);
+    expect(ports('rabbitmq')).toEqual(['127.0.0.1:15673:5672', '127.0.0.1:25672:15672']);
   });
 });
 
@@ -504,6 +537,7 @@ interface PackageManifest {
   name: string;
   workspaces?: string[];
   dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
 }
 
 function readManifest(directory: string): PackageManifest {
@@ -554,9 +588,29 @@ function isTypeOnlyClause(clause: string): boolean {
   return names.length > 0 && names.every((name) => name.startsWith('type '));
 }
 
-function finalStage(dockerfile: string): string {
-  const stages = dockerfile.split(/^(?=FROM\s)/im);
-  return stages[stages.length - 1] ?? '';
+/** The root Dockerfile's stages by name, each with its base and its lines. */
+const dockerfile = readRootFile('Dockerfile');
+const stages = new Map(
+  dockerfile
+    .split(/^(?=FROM\s)/im)
+    .filter((text) => /^FROM\s/i.test(text))
+    .map((text) => {
+      const [, base = '', name = ''] = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(text) ?? [];
+      return [name, { base, text }] as const;
+    }),
+);
+
+function stage(name: string): { base: string; text: string } {
+  const found = stages.get(name);
+  if (!found) throw new Error(`the Dockerfile has no stage ${name}`);
+  return found;
+}
+
+/** A target's stage and every stage it is built on, the target first. */
+function stageChain(target: string): string[] {
+  const chain = [target];
+  for (let base = stage(target).base; stages.has(base); base = stage(base).base) chain.push(base);
+  return chain;
 }
 
 /** Each image and how it starts: the services with a command, the tools with an entry point. */
@@ -566,39 +620,76 @@ const images = [
   { name: 'tools', start: 'ENTRYPOINT' },
 ];
 
-describe.each(images)('$name/Dockerfile', ({ name, start }) => {
-  const dockerfile = readRootFile(`${name}/Dockerfile`);
-
+describe('Dockerfile', () => {
   it('builds every stage on Node 24, the major version .nvmrc names', () => {
     expect(readRootFile('.nvmrc').trim().replace(/^v/, '').split('.')[0]).toBe('24');
-    const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gim)].map((match) => match[1]);
-    expect(bases.length).toBeGreaterThanOrEqual(2);
-    for (const base of bases) expect(base).toMatch(/^node:24-bookworm-slim(?:@|$)/);
+    const external = [...stages.values()]
+      .map(({ base }) => base)
+      .filter((base) => !stages.has(base));
+    expect(external.length).toBeGreaterThanOrEqual(2);
+    for (const base of external) expect(base).toMatch(/^node:24-bookworm-slim(?:@|$)/);
   });
 
-  it('runs the final image as the unprivileged node user', () => {
-    expect(finalStage(dockerfile)).toMatch(/^USER node\s*$/m);
+  it('compiles every workspace in one build stage, from every manifest npm ci checks', () => {
+    const build = stage('build').text;
+    for (const workspace of workspaces) {
+      const copies = build
+        .split('\n')
+        .filter((line) => line.trim() === `COPY ${workspace}/package.json ${workspace}/`);
+      expect({ workspace, copies: copies.length }).toEqual({ workspace, copies: 1 });
+    }
+    for (const { name } of images)
+      expect(build).toMatch(new RegExp(`^RUN npx tsc -b .*\\b${name}\\b`, 'm'));
+  });
+
+  it('compiles with the TypeScript and types the repository pins: each image workspace declares them alike', () => {
+    const root = readManifest('.').devDependencies ?? {};
+    for (const { name } of images) {
+      const buildTools = readManifest(name).devDependencies ?? {};
+      expect({ name, typescript: buildTools['typescript'] }).toEqual({
+        name,
+        typescript: root['typescript'],
+      });
+      for (const [tool, version] of Object.entries(buildTools)) {
+        expect({ name, tool, version }).toEqual({ name, tool, version: root[tool] });
+      }
+    }
+  });
+
+  it('gives every image the manifests of all workspaces, as npm ci checks them against the lockfile', () => {
+    const runtime = stage('runtime').text;
+    for (const workspace of workspaces) {
+      expect(runtime).toContain(`COPY --from=build /app/${workspace}/package.json ${workspace}/`);
+    }
+  });
+});
+
+describe.each(images)('the Dockerfile target $name', ({ name, start }) => {
+  const chain = stageChain(name);
+  const text = chain.map((stageName) => stage(stageName).text).join('\n');
+
+  it('is built on the shared runtime stage', () => {
+    expect(chain).toEqual([name, 'runtime']);
+  });
+
+  it('runs as the unprivileged node user', () => {
+    expect(stage(name).text).toMatch(/^USER node\s*$/m);
   });
 
   it(`starts ${name}/dist/main.js`, () => {
-    expect(finalStage(dockerfile)).toContain(`${start} ["node", "${name}/dist/main.js"]`);
+    expect(stage(name).text).toContain(`${start} ["node", "${name}/dist/main.js"]`);
   });
 
-  it('copies every workspace manifest into both stages, as npm ci checks them against the lockfile', () => {
-    for (const workspace of workspaces) {
-      const copies = dockerfile.split('\n').filter((line) => {
-        return line.trim() === `COPY ${workspace}/package.json ${workspace}/`;
-      });
-      expect({ workspace, copies: copies.length }).toEqual({ workspace, copies: 2 });
-    }
+  it('installs the production dependencies of its own workspace only', () => {
+    expect(stage(name).text).toMatch(
+      new RegExp(`^RUN npm ci --omit=dev .*--workspace ${name}\\b`, 'm'),
+    );
   });
 
   it(`ships the built code of every workspace ${name} needs at run time`, () => {
     for (const workspace of runtimeWorkspaces(name)) {
-      expect(dockerfile).toContain(`COPY ${workspace}/ ${workspace}/`);
-      expect(finalStage(dockerfile)).toContain(
-        `COPY --from=build /app/${workspace}/dist ${workspace}/dist`,
-      );
+      expect(stage('build').text).toContain(`COPY ${workspace}/ ${workspace}/`);
+      expect(text).toContain(`COPY --from=build /app/${workspace}/dist ${workspace}/dist`);
     }
   });
 
@@ -611,10 +702,9 @@ describe.each(images)('$name/Dockerfile', ({ name, start }) => {
   });
 });
 
-describe('consumer/Dockerfile', () => {
+describe('the Dockerfile target consumer', () => {
   it('ships mysql-init/ where the migration reads it, /app/mysql-init', () => {
-    const dockerfile = readRootFile('consumer/Dockerfile');
-    expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
-    expect(finalStage(dockerfile)).toMatch(/^COPY mysql-init\/ mysql-init\/$/m);
+    expect(stage('runtime').text).toMatch(/^WORKDIR \/app$/m);
+    expect(stage('consumer').text).toMatch(/^COPY mysql-init\/ mysql-init\/$/m);
   });
 });

@@ -6,7 +6,7 @@ import type { Command, CommandIdentity, ExecuteBatch } from '../subscriptions/ap
 import { createAckTracker } from './ack-tracker';
 import { type BatchOptions, createBatchQueue, DEFAULT_BATCHING } from './batch-queue';
 import { deadlineOf, identityOf, parseCommand } from './parse-command';
-import { retryUntil, runWithRetries, type Settlement } from './retry-policy';
+import { isPastDeadline, retryUntil, runWithRetries, type Settlement } from './retry-policy';
 
 export interface CommandListener {
   /** Stops taking commands and resolves once those in hand are answered or handed back. */
@@ -170,7 +170,7 @@ export async function startCommandListener(deps: {
     }
 
     const deadline = deadlineOf(headers);
-    if (deadline !== undefined && now() > deadline) {
+    if (deadline !== undefined && isPastDeadline(deadline, now())) {
       log().warn('command past its deadline dead-lettered unapplied');
       metrics.expired(queue);
       settle(() => acks.nack(message, false), log);

@@ -12,6 +12,15 @@ export function retryUntil(deadline: number | undefined): number {
   return deadline ?? Number.POSITIVE_INFINITY;
 }
 
+/**
+ * Whether a command is out of time at `at`: the one rule for both ends of a command given up
+ * unapplied. The listener gives a command up for lack of time only once this holds, and the
+ * unapplied recorder records a dead letter as `command_expired` when it held when it died.
+ */
+export function isPastDeadline(deadline: number, at: number): boolean {
+  return at >= deadline;
+}
+
 /** The wait after failed attempt number `attempt` (from 1): 100 ms, doubling, 2 s at most. */
 export function retryDelayMs(attempt: number): number {
   return Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** (attempt - 1));
@@ -36,8 +45,9 @@ export interface Settlement<T> {
  * Runs one batch until each of its commands is settled:
  * - a command whose time is up before an attempt starts is given up, never started;
  * - committed: every command is answered;
- * - a transient failure is retried with backoff, each command until its time is up, and not
- *   at all once the consumer is stopping;
+ * - a transient failure is retried with backoff, each command until an attempt would start past
+ *   its deadline (it is given up then, once the deadline has passed), and not at all once the
+ *   consumer is stopping;
  * - any other failure splits the batch, so a bad command cannot sink its neighbours: alone, it
  *   has failed, and is never retried in a loop.
  */
@@ -56,7 +66,7 @@ export async function runWithRetries<T extends RetryItem>(
     // Past its time a command is not started, however long it waited for a batch to run.
     const started = now();
     live = live.filter((item) => {
-      if (started < item.retryUntil) return true;
+      if (!isPastDeadline(item.retryUntil, started)) return true;
       settle.gaveUp(item);
       return false;
     });
@@ -76,15 +86,11 @@ export async function runWithRetries<T extends RetryItem>(
       for (const item of live) await runWithRetries([item], deps);
       return;
     }
-    const delay = retryDelayMs(attempt);
-    const nextAttemptAt = now() + delay;
-    const kept: T[] = [];
-    for (const item of live) {
-      if (isStopping() || nextAttemptAt >= item.retryUntil) settle.gaveUp(item);
-      else kept.push(item);
+    if (isStopping()) {
+      for (const item of live) settle.gaveUp(item);
+      return;
     }
-    live = kept;
-    if (live.length === 0) return;
+    const delay = retryDelayMs(attempt);
     settle.retrying(live, attempt, delay, outcome.error);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }

@@ -1,17 +1,19 @@
 import { QUEUES, UNAPPLIED_QUEUE, type QueueName, type ReplyError } from '@subscriptions/contracts';
-import { classifyDatabaseError } from '@subscriptions/platform';
+import type { TransactionOutcome, UnappliedCommand } from '@subscriptions/store';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { UnappliedCommand } from '../subscriptions/repository';
 import { deadlineOf, identityOf, parseCommand } from './parse-command';
-import { retryDelayMs } from './retry-policy';
+import { isPastDeadline, retryDelayMs } from './retry-policy';
 
 export interface UnappliedRecorder {
   /** Stops taking dead letters and resolves once those in hand are recorded or handed back. */
   stop(): Promise<void>;
 }
 
-/** A command id the outcome table can hold: printable ASCII, as the producer mints them. */
+/**
+ * A command id as the producer mints them, printable ASCII; a dead letter without one goes
+ * unrecorded.
+ */
 const COMMAND_ID = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -31,7 +33,7 @@ function unappliedError(message: ConsumeMessage, now: number): ReplyError {
   const diedAt = deathTime(headers) ?? now;
   if (
     headers['x-first-death-reason'] === 'expired' ||
-    (deadline !== undefined && diedAt >= deadline)
+    (deadline !== undefined && isPastDeadline(deadline, diedAt))
   ) {
     return {
       code: 'command_expired',
@@ -64,7 +66,8 @@ function deathTime(headers: Record<string, unknown>): number | undefined {
  */
 export async function startUnappliedRecorder(deps: {
   channel: Channel;
-  record: (command: UnappliedCommand) => Promise<void>;
+  /** Records the command; a failure says whether trying again can succeed. */
+  record: (command: UnappliedCommand) => Promise<TransactionOutcome<void>>;
   logger: Logger;
   now?: () => number;
 }): Promise<UnappliedRecorder> {
@@ -93,22 +96,24 @@ export async function startUnappliedRecorder(deps: {
       requestId: identityOf(message).requestId,
     };
     for (let attempt = 1; ; attempt += 1) {
-      try {
-        await record(unapplied);
+      const outcome = await record(unapplied);
+      if (outcome.kind === 'committed') {
         settle(() => channel.ack(message));
         return;
-      } catch (error) {
-        if (classifyDatabaseError(error) !== 'transient') {
-          logger.error({ err: error, command_id: commandId }, 'outcome of a dead letter not kept');
-          settle(() => channel.ack(message));
-          return;
-        }
-        if (stopping) {
-          settle(() => channel.nack(message, false, true));
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
       }
+      if (outcome.kind !== 'transient') {
+        logger.error(
+          { err: outcome.error, command_id: commandId },
+          'outcome of a dead letter not kept',
+        );
+        settle(() => channel.ack(message));
+        return;
+      }
+      if (stopping) {
+        settle(() => channel.nack(message, false, true));
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
     }
   }
 

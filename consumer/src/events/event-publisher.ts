@@ -3,13 +3,13 @@ import {
   EVENTS_EXCHANGE,
   HEADER_REQUEST_ID,
 } from '@subscriptions/contracts';
-import { assertEventsExchange } from '@subscriptions/platform';
+import { assertEventsExchange, closeConnectionWhenChannelDies } from '@subscriptions/platform';
+import type { OutboxEvent } from '@subscriptions/store';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
-import type { OutboxEvent } from './outbox';
 
 export interface EventPublisher {
-  /** Recovery setup: the events exchange and a confirm channel on a fresh connection. */
+  /** Recovery setup: the events exchange and a confirm channel on a new connection. */
   attach(model: ChannelModel): Promise<void>;
   /** True while a channel is open to publish on. */
   isReady(): boolean;
@@ -22,9 +22,11 @@ export interface EventPublisher {
 
 export function createEventPublisher(logger: Logger): EventPublisher & { close(): void } {
   let channel: ConfirmChannel | undefined;
+  let closing = false;
   return {
     /** Forgets the channel before its connection closes on purpose (shutdown). */
     close() {
+      closing = true;
       channel = undefined;
     },
 
@@ -32,12 +34,9 @@ export function createEventPublisher(logger: Logger): EventPublisher & { close()
       const opened = await model.createConfirmChannel();
       opened.on('error', (error: Error) => logger.warn({ err: error }, 'event channel error'));
       opened.on('close', () => {
-        if (channel !== opened) return;
-        channel = undefined;
-        // A channel can die alone (a protocol error); closing its connection lets recovery
-        // rebuild every channel through the same setup.
-        model.close().catch(() => undefined);
+        if (channel === opened) channel = undefined;
       });
+      closeConnectionWhenChannelDies(model, opened, () => closing);
       await assertEventsExchange(opened);
       channel = opened;
     },

@@ -1,6 +1,6 @@
+import type { EventOutbox } from '@subscriptions/store';
 import type { Logger } from 'pino';
 import type { EventPublisher } from './event-publisher';
-import type { EventOutbox } from './outbox';
 
 export interface EventRelay {
   /** A transaction committed here: look for its events now rather than at the next poll. */

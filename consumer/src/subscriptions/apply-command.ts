@@ -1,16 +1,22 @@
 import { createHash } from 'node:crypto';
-import type { PurchaseCommand, Reply, SubscriptionCommand } from '@subscriptions/contracts';
-import { type CommandRecordKey, commandRecordKey } from '@subscriptions/platform';
+import type {
+  PurchaseCommand,
+  Reply,
+  ReplyError,
+  SubscriptionCommand,
+} from '@subscriptions/contracts';
 import {
   type AppliedChange,
   type CommandRecord,
+  type CommandRecordKey,
   type CommandResult,
+  commandRecordKey,
   type KeyRecord,
   recordKeyText,
   type StatusUpdateResult,
   type SubscriptionRepository,
   type SubscriptionTransaction,
-} from './repository';
+} from '@subscriptions/store';
 import { PURCHASE, STATUS_CHANGES, type StatusChange } from './state-machine';
 
 /** `actingUserId` restricts the command to that user's subscriptions (a caller who is not admin). */
@@ -59,11 +65,31 @@ function requestHashOf(command: Command): Buffer {
   return hash16(JSON.stringify([command.name, command.body]));
 }
 
-const KEY_REUSED_ERROR = {
+/**
+ * What became of one command of a batch: the reply it gets and what its record keeps. A
+ * redelivery keeps nothing more: it is recorded already.
+ */
+interface Outcome {
+  reply: Reply;
+  result?: CommandResult;
+}
+
+/** A refusal: the reply and the record carry the same error. */
+const refusal = (error: ReplyError): Outcome => ({
+  reply: { ok: false, error },
+  result: { refusal: error },
+});
+
+/** A repeat of a command seen before: its reply again, marked, and a record that says the same. */
+const replay = ({ reply, result }: Outcome): Outcome => ({
+  reply: { ...reply, replayed: true },
+  result,
+});
+
+const KEY_REUSED = refusal({
   code: 'idempotency_key_reused',
   message: 'this Idempotency-Key was used for a different request',
-} as const;
-const KEY_REUSED: Reply = { ok: false, error: KEY_REUSED_ERROR };
+});
 
 /**
  * One transaction for a batch of commands (a batch of one is a single command): every change,
@@ -77,7 +103,7 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
     repository.inTransaction((tx) => applyBatch(tx, items, new Date()));
   return async (items) => {
     let outcome = await attempt(items);
-    // A twin of one of these commands committed meanwhile: once more, and it replays.
+    // Another delivery of one of these commands committed meanwhile: once more, and it replays.
     if (outcome.kind === 'duplicate') outcome = await attempt(items);
     switch (outcome.kind) {
       case 'committed':
@@ -90,23 +116,24 @@ export function createBatchExecutor(repository: SubscriptionRepository): Execute
   };
 }
 
-/** Who a delivery is, to the records: its command id's record key and its scoped key, if any. */
-interface Identified {
+/** Where a delivery's command is recordKeys in the records: by its command id and by its key. */
+interface RecordKeys {
   record: CommandRecordKey | null;
+  /** The scoped Idempotency-Key's hash, if the client sent one. */
   keyHash: Buffer | null;
-  /** What tells twins in one batch apart: the key, else the command id. */
-  twin: string | null;
+  /** Two deliveries with the same one are the same command: the key, else the command id. */
+  command: string | null;
 }
 
-function identify({ identity }: BatchItem): Identified {
+function recordKeysOf({ identity }: BatchItem): RecordKeys {
   const record = identity.messageId ? commandRecordKey(identity.messageId) : null;
   const keyHash = identity.idempotency ? keyHashOf(identity.idempotency) : null;
-  const twin = keyHash
+  const command = keyHash
     ? `key:${keyHash.toString('hex')}`
     : record
       ? `record:${recordKeyText(record)}`
       : null;
-  return { record, keyHash, twin };
+  return { record, keyHash, command };
 }
 
 async function applyBatch(
@@ -114,15 +141,15 @@ async function applyBatch(
   items: readonly BatchItem[],
   now: Date,
 ): Promise<Reply[]> {
-  const identified = items.map(identify);
+  const recordKeys = items.map(recordKeysOf);
   const hashes = items.map(({ command }) => requestHashOf(command));
   const { recorded, keyed, users } = await tx.lookUp({
     records: unique(
-      identified.map(({ record }) => record),
+      recordKeys.map(({ record }) => record),
       recordKeyText,
     ),
     keys: unique(
-      identified.map(({ keyHash }) => keyHash),
+      recordKeys.map(({ keyHash }) => keyHash),
       (hash) => hash.toString('hex'),
     ),
     userIds: [
@@ -134,65 +161,63 @@ async function applyBatch(
     ],
   });
 
-  const replies: (Reply | undefined)[] = items.map(() => undefined);
-  /** What each command did, for its record; none for a redelivery, already recorded. */
-  const results: (CommandResult | undefined)[] = items.map(() => undefined);
-  const firstTwin = new Map<string, number>();
-  const fresh: number[] = [];
+  const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
+  /** The first delivery of each command in this batch; the others repeat it. */
+  const firstDelivery = new Map<string, number>();
+  /** The commands this batch applies: neither recorded before nor repeated within the batch. */
+  const toApply: number[] = [];
   items.forEach((_, index) => {
-    const { record, keyHash, twin } = identified[index] as Identified;
+    const { record, keyHash, command } = recordKeys[index] as RecordKeys;
     const redelivered = record ? recorded.get(recordKeyText(record)) : undefined;
     if (redelivered) {
-      replies[index] = { ...redelivered.reply, replayed: true };
+      outcomes[index] = { reply: { ...redelivered.reply, replayed: true } };
       return;
     }
     const used = keyHash ? keyed.get(keyHash.toString('hex')) : undefined;
     if (used) {
       const same = used.requestHash.equals(hashes[index] as Buffer);
-      replies[index] = same ? { ...used.reply, replayed: true } : KEY_REUSED;
-      results[index] = same ? used.result : { refusal: KEY_REUSED_ERROR };
+      outcomes[index] = same ? replay(used) : KEY_REUSED;
       return;
     }
-    // A twin later in this batch is answered from the first one, below.
-    if (twin !== null) {
-      if (firstTwin.has(twin)) return;
-      firstTwin.set(twin, index);
+    // A repeat later in this batch is answered from the first delivery, below.
+    if (command !== null) {
+      if (firstDelivery.has(command)) return;
+      firstDelivery.set(command, index);
     }
-    fresh.push(index);
+    toApply.push(index);
   });
 
   const events: AppliedChange[] = [];
-  await applyPurchases(tx, items, fresh, users, replies, results, events, now);
-  await applyStatusChanges(tx, items, fresh, replies, results, events, now);
+  await applyPurchases(tx, items, toApply, users, outcomes, events, now);
+  await applyStatusChanges(tx, items, toApply, outcomes, events, now);
   tx.appendEvents(events, now);
 
   items.forEach((_, index) => {
-    if (replies[index] !== undefined) return;
-    const first = firstTwin.get(identified[index]?.twin ?? '') ?? index;
+    if (outcomes[index] !== undefined) return;
+    const first = firstDelivery.get(recordKeys[index]?.command ?? '') ?? index;
     const same = (hashes[index] as Buffer).equals(hashes[first] as Buffer);
-    replies[index] = same ? { ...(replies[first] as Reply), replayed: true } : KEY_REUSED;
-    results[index] = same ? results[first] : { refusal: KEY_REUSED_ERROR };
+    outcomes[index] = same ? replay(outcomes[first] as Outcome) : KEY_REUSED;
   });
 
   // One record per command id: the same message twice in a batch (a re-publish) is one command.
   const records = new Map<string, CommandRecord>();
   const keys: KeyRecord[] = [];
   items.forEach(({ identity }, index) => {
-    const { record, keyHash } = identified[index] as Identified;
-    const result = results[index];
+    const { record, keyHash } = recordKeys[index] as RecordKeys;
+    const result = outcomes[index]?.result;
     if (!record || !result) return;
     const text = recordKeyText(record);
     if (!records.has(text)) {
       records.set(text, { key: record, result, requestId: identity.requestId });
     }
     // The key stands for the request that first used it: its command's record is the outcome.
-    if (keyHash && fresh.includes(index)) {
+    if (keyHash && toApply.includes(index)) {
       keys.push({ keyHash, requestHash: hashes[index] as Buffer, command: record });
     }
   });
   await tx.recordCommands([...records.values()], now);
   tx.recordKeys(keys);
-  return replies as Reply[];
+  return outcomes.map((outcome) => (outcome as Outcome).reply);
 }
 
 /** The values that are there, each once (by `name`). */
@@ -215,23 +240,23 @@ const mayPurchase = ({
 async function applyPurchases(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
-  fresh: readonly number[],
+  toApply: readonly number[],
   users: ReadonlySet<number>,
-  replies: (Reply | undefined)[],
-  results: (CommandResult | undefined)[],
+  outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
-  const creatable = fresh.flatMap((index) => {
+  const creatable = toApply.flatMap((index) => {
     const { command } = items[index] as BatchItem;
     if (command.name !== 'purchase') return [];
     if (!mayPurchase(command)) {
-      refuse(index, 'forbidden', 'a user may purchase only for themselves', replies, results);
+      const message = 'a user may purchase only for themselves';
+      outcomes[index] = refusal({ code: 'forbidden', message });
       return [];
     }
     if (!users.has(command.body.user_id)) {
       const message = `user ${command.body.user_id} does not exist`;
-      refuse(index, 'user_not_found', message, replies, results);
+      outcomes[index] = refusal({ code: 'user_not_found', message });
       return [];
     }
     return [{ index, command }];
@@ -244,18 +269,20 @@ async function applyPurchases(
   creatable.forEach(({ index, command }, position) => {
     const id = ids[position] as number;
     const { requestId } = (items[index] as BatchItem).identity;
-    results[index] = { eventIndex: events.length };
-    events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
-    replies[index] = {
-      ok: true,
-      subscription: {
-        id,
-        user_id: command.body.user_id,
-        status: PURCHASE.to,
-        created_at: now.toISOString(),
-        updated_at: null,
+    outcomes[index] = {
+      reply: {
+        ok: true,
+        subscription: {
+          id,
+          user_id: command.body.user_id,
+          status: PURCHASE.to,
+          created_at: now.toISOString(),
+          updated_at: null,
+        },
       },
+      result: { eventIndex: events.length },
     };
+    events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
   });
 }
 
@@ -267,13 +294,12 @@ async function applyPurchases(
 async function applyStatusChanges(
   tx: SubscriptionTransaction,
   items: readonly BatchItem[],
-  fresh: readonly number[],
-  replies: (Reply | undefined)[],
-  results: (CommandResult | undefined)[],
+  toApply: readonly number[],
+  outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
 ): Promise<void> {
-  const changes = fresh.flatMap((index) => {
+  const changes = toApply.flatMap((index) => {
     const { command } = items[index] as BatchItem;
     return command.name === 'purchase' ? [] : [{ index, change: command.name, command }];
   });
@@ -291,40 +317,20 @@ async function applyStatusChanges(
     const id = command.body.subscription_id;
     // Another user's subscription looks absent, so its existence does not leak.
     if (subscription === null) {
-      refuse(
-        index,
-        'subscription_not_found',
-        `subscription ${id} does not exist`,
-        replies,
-        results,
-      );
+      const message = `subscription ${id} does not exist`;
+      outcomes[index] = refusal({ code: 'subscription_not_found', message });
       return;
     }
     if (!applied) {
-      const error = {
-        code: 'invalid_transition' as const,
+      outcomes[index] = refusal({
+        code: 'invalid_transition',
         message: `cannot ${change} a subscription that is ${subscription.status}`,
         current_status: subscription.status,
-      };
-      replies[index] = { ok: false, error };
-      results[index] = { refusal: error };
+      });
       return;
     }
     const { requestId } = (items[index] as BatchItem).identity;
-    results[index] = { eventIndex: events.length };
+    outcomes[index] = { reply: { ok: true, subscription }, result: { eventIndex: events.length } };
     events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event, version, requestId });
-    replies[index] = { ok: true, subscription };
   });
-}
-
-/** Answers command `index` with a refusal, and records it as its result. */
-function refuse(
-  index: number,
-  code: 'user_not_found' | 'subscription_not_found' | 'forbidden',
-  message: string,
-  replies: (Reply | undefined)[],
-  results: (CommandResult | undefined)[],
-): void {
-  replies[index] = { ok: false, error: { code, message } };
-  results[index] = { refusal: { code, message } };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SubscriptionRepository } from './repository';
+import type { SubscriptionRepository } from '@subscriptions/store';
 
 /** How often expired command records and keys are deleted, and how many per statement. */
 const PURGE_INTERVAL_MS = 10 * 60_000;

@@ -1,9 +1,18 @@
-import { type EventType, STATUS_AFTER, type SubscriptionStatus } from '@subscriptions/contracts';
+import {
+  COMMANDS,
+  type EventType,
+  STATUS_AFTER,
+  type SubscriptionStatus,
+} from '@subscriptions/contracts';
 
-/** A purchase creates an ACTIVE subscription. Each change's `to` is the contract's STATUS_AFTER. */
+/**
+ * A purchase creates a subscription. Each command's event is the contract's (COMMANDS), and the
+ * status a change leads to is the one its event reports (STATUS_AFTER): the only rule written
+ * here is which status each change starts from.
+ */
 export const PURCHASE = {
-  to: STATUS_AFTER.SUBSCRIPTION_PURCHASED,
-  event: 'SUBSCRIPTION_PURCHASED',
+  to: STATUS_AFTER[COMMANDS.purchase.event],
+  event: COMMANDS.purchase.event,
 } as const;
 
 /**
@@ -14,13 +23,13 @@ export const PURCHASE = {
 export const STATUS_CHANGES = {
   cancel: {
     from: 'ACTIVE',
-    to: STATUS_AFTER.SUBSCRIPTION_CANCELED,
-    event: 'SUBSCRIPTION_CANCELED',
+    to: STATUS_AFTER[COMMANDS.cancel.event],
+    event: COMMANDS.cancel.event,
   },
   restart: {
     from: 'CANCELED',
-    to: STATUS_AFTER.SUBSCRIPTION_RESTARTED,
-    event: 'SUBSCRIPTION_RESTARTED',
+    to: STATUS_AFTER[COMMANDS.restart.event],
+    event: COMMANDS.restart.event,
   },
 } as const satisfies Record<
   string,

@@ -3,15 +3,19 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DIRECT_REPLY_QUEUE, EXCHANGE, routingKeyFor, type Reply } from '@subscriptions/contracts';
 import { connectBroker } from '@subscriptions/platform';
+import {
+  commandRecordKey,
+  createDatabasePool,
+  createSubscriptionRepository,
+} from '@subscriptions/store';
 import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
+import { waitUntil } from '../../../test-support/http/load';
 import { testLogger } from '../../../test-support/logger';
 import { type CommandConsumer, createCommandConsumer } from '../../src/broker/command-consumer';
-import { createDatabasePool } from '../../src/db/pool';
 import { createBatchExecutor } from '../../src/subscriptions/apply-command';
-import { createSubscriptionRepository } from '../../src/subscriptions/repository';
 
 describe('the command consumer, attached to a recovering broker connection as main.ts does', () => {
   let vhost: TestVhost;
@@ -113,5 +117,63 @@ describe('the command consumer, attached to a recovering broker connection as ma
     expect(models).toHaveLength(2);
     expect(commands.isConsuming()).toBe(true);
     expect(await purchase()).toMatchObject({ ok: true, subscription: { status: 'ACTIVE' } });
+  });
+});
+
+describe('a command the database cannot take before its deadline', () => {
+  let vhost: TestVhost;
+  let database: TestDatabase;
+  let pool: Pool;
+  let commands: CommandConsumer;
+  let connection: ChannelModel;
+
+  beforeAll(async () => {
+    [vhost, database] = await Promise.all([createTestVhost(), createTestDatabase()]);
+    pool = createDatabasePool({ ...mysqlServer, database: database.name, connectionLimit: 2 });
+    commands = createCommandConsumer({
+      prefetch: 4,
+      // The database stays away for every batch; the record of a dead letter still gets written.
+      execute: async () => ({ kind: 'transient', error: new Error('the database is away') }),
+      recordUnapplied: (command) =>
+        createSubscriptionRepository(pool).recordUnapplied(command, new Date()),
+      logger: testLogger,
+    });
+    connection = await amqp.connect(vhost.url);
+    await commands.attach(connection);
+  });
+
+  afterAll(async () => {
+    await commands?.stop();
+    await connection?.close();
+    await pool?.end();
+    await Promise.all([vhost?.delete(), database?.drop()]);
+  });
+
+  it('is given up unapplied and recorded command_expired, not internal_error', async () => {
+    const commandId = `purchase.${Date.now().toString(36)}..MQ.expires.mac`;
+    const channel = await connection.createChannel();
+    // Three seconds: the retries' backoff reaches 1.6 s, more than a second before the deadline.
+    channel.publish(EXCHANGE, routingKeyFor('PURCHASED'), Buffer.from('{"user_id":1}'), {
+      messageId: commandId,
+      contentType: 'application/json',
+      headers: { 'x-deadline': Date.now() + 3_000 },
+    });
+    await channel.close();
+
+    const { acceptedAt, idHash } = commandRecordKey(commandId);
+    let refusal: unknown;
+    await waitUntil(
+      'the dead letter recorded',
+      async () => {
+        const [rows] = await database.pool.query<RowDataPacket[]>(
+          'SELECT refusal FROM command_record WHERE accepted_at = ? AND id_hash = ?',
+          [acceptedAt, idHash],
+        );
+        refusal = rows[0]?.['refusal'];
+        return rows.length > 0;
+      },
+      10_000,
+    );
+    expect(JSON.parse(String(refusal))).toMatchObject({ code: 'command_expired' });
   });
 });

@@ -283,7 +283,7 @@ describe('consumer against the real broker and database', () => {
     expect(await countSubscriptions()).toBe(before);
   });
 
-  it('twins with one Idempotency-Key delivered at once apply once; the other replays', async () => {
+  it('two commands with one Idempotency-Key delivered at once apply once; the other replays', async () => {
     const before = await countSubscriptions();
     const idempotency = { scope: 'user-a', key: randomUUID() };
     const replies = await Promise.all(

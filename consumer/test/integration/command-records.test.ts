@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { commandRecordKey } from '@subscriptions/platform';
+import {
+  commandRecordKey,
+  createDatabasePool,
+  createSubscriptionRepository,
+} from '@subscriptions/store';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
-import { createDatabasePool } from '../../src/db/pool';
 import { purgeExpired } from '../../src/subscriptions/purge';
 import {
   type BatchItem,
   createBatchExecutor,
   type ExecuteBatch,
 } from '../../src/subscriptions/apply-command';
-import { createSubscriptionRepository } from '../../src/subscriptions/repository';
 
 /** A command id as a producer mints them: the acceptance time (base 36) is its second field. */
 const commandId = (acceptedAt: number, nonce: string) =>

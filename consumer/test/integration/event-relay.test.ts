@@ -1,5 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { CLOUD_EVENTS_CONTENT_TYPE, HEADER_REQUEST_ID } from '@subscriptions/contracts';
+import {
+  createDatabasePool,
+  createEventOutbox,
+  createSubscriptionRepository,
+  type EventOutbox,
+  relayLockName,
+} from '@subscriptions/store';
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
@@ -14,12 +21,9 @@ import {
   readHistory,
   readRelayPosition,
 } from '../../../test-support/outcomes/events';
-import { createDatabasePool } from '../../src/db/pool';
 import { createEventPublisher } from '../../src/events/event-publisher';
 import { type EventRelay, type RelaySettings, startEventRelay } from '../../src/events/event-relay';
-import { createEventOutbox, type EventOutbox, relayLockName } from '../../src/events/outbox';
 import { type BatchItem, createBatchExecutor } from '../../src/subscriptions/apply-command';
-import { createSubscriptionRepository } from '../../src/subscriptions/repository';
 
 const WAIT_MS = 10_000;
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import type { Reply } from '@subscriptions/contracts';
 import {
   retryDelayMs,
@@ -75,18 +75,40 @@ describe('retry policy', () => {
     expect(ended).toEqual(['a: a']);
   });
 
-  it('gives a command up when its time would run out before the next attempt', async () => {
+  it('gives a command up when its time runs out before the next attempt', async () => {
     const { ended, calls, execute, settle } = harness([transient]);
-    const now = () => 1_000;
+    let clock = 1_000;
     // The first delay is 100 ms: 'soon' ends within it, 'later' does not.
     await runWithRetries([item('soon', 1_050), item('later', 5_000)], {
       execute,
-      settle,
-      now,
+      settle: { ...settle, retrying: (_items, _attempt, delay) => void (clock += delay) },
+      now: () => clock,
       isStopping: () => false,
     });
     expect(calls).toEqual([['soon', 'later'], ['later']]);
     expect(ended).toEqual(['soon: gave up', 'later: later']);
+  });
+
+  it('gives a command up only once its deadline has passed, so its dead letter reads as expired', async () => {
+    jest.useFakeTimers({ now: 0 });
+    try {
+      const { ended, calls, execute, settle } = harness([transient, transient, transient]);
+      const gaveUpAt: number[] = [];
+      // The second failure comes at 100 ms; the next attempt would start at 300, past 150.
+      const done = runWithRetries([item('soon', 150)], {
+        execute,
+        settle: { ...settle, gaveUp: (entry) => (gaveUpAt.push(Date.now()), settle.gaveUp(entry)) },
+        now: () => Date.now(),
+        isStopping: () => false,
+      });
+      await jest.runAllTimersAsync();
+      await done;
+      expect(calls).toEqual([['soon'], ['soon']]);
+      expect(ended).toEqual(['soon: gave up']);
+      expect(gaveUpAt[0]).toBeGreaterThanOrEqual(150);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('never starts a command whose time is up, however long it waited for its batch', async () => {

@@ -15,11 +15,33 @@ interface LogLine {
   next?: string;
 }
 
-/** A logger whose lines the test can read back. */
+/** A logger whose lines the test can read back, and wait for. */
 function recordingLogger() {
   const lines: LogLine[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
-  return { logger, lines };
+  const waiting: { msg: string; count: number; resolve: () => void }[] = [];
+  const settle = () => {
+    for (const waiter of waiting.splice(0)) {
+      const seen = lines.filter((line) => line.msg === waiter.msg).length;
+      if (seen >= waiter.count) waiter.resolve();
+      else waiting.push(waiter);
+    }
+  };
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        lines.push(JSON.parse(line) as LogLine);
+        settle();
+      },
+    },
+  );
+  /** Resolves once `count` lines have said `msg`. */
+  const logged = (msg: string, count: number) =>
+    new Promise<void>((resolve) => {
+      waiting.push({ msg, count, resolve });
+      settle();
+    });
+  return { logger, lines, logged };
 }
 
 /** The vhost's URL with the port changed: the same login, at an address nothing answers. */
@@ -102,7 +124,7 @@ describe('connectBroker against a real broker', () => {
 
   it('never connects when no broker on the list answers, not even to the default port', async () => {
     const ports = [await closedPort(), await closedPort()];
-    const { logger, lines } = recordingLogger();
+    const { logger, lines, logged } = recordingLogger();
     const { connection, setups } = await connect(
       ports.map((port) => atPort(vhost.url, port)).join(','),
       logger,
@@ -112,7 +134,8 @@ describe('connectBroker against a real broker', () => {
       connects += 1;
     });
 
-    await sleep(3_000);
+    // Three failed attempts: both brokers tried, and the first again.
+    await logged('broker reconnect scheduled', 3);
 
     expect(connects).toBe(0);
     expect(setups).toHaveLength(0);

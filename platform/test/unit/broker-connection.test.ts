@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import {
   brokerUrlsSchema,
   checkBrokerUrls,
+  closeConnectionWhenChannelDies,
   createBrokerRotation,
   parseBrokerUrls,
   rotateOnFailure,
@@ -159,5 +160,35 @@ describe('rotateOnFailure', () => {
     events.emit('connect-failed', new Error('ECONNREFUSED'));
     expect(rotation.current().address).toBe('node1:5672');
     expect(moves.lastLeft()?.address).toBe('node3:5672');
+  });
+});
+
+describe('closeConnectionWhenChannelDies', () => {
+  const setUp = (onPurpose: boolean, close = async () => undefined) => {
+    const model = { close: jest.fn(close) };
+    const channel = new EventEmitter();
+    closeConnectionWhenChannelDies(model, channel, () => onPurpose);
+    return { model, channel };
+  };
+
+  it('closes the connection of a channel that died alone, so recovery rebuilds every channel', () => {
+    const { model, channel } = setUp(false);
+    channel.emit('close');
+    expect(model.close).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves the connection open when the owner closed the channel on purpose', () => {
+    const { model, channel } = setUp(true);
+    channel.emit('close');
+    expect(model.close).not.toHaveBeenCalled();
+  });
+
+  it('ignores a connection that is already gone', async () => {
+    const { model, channel } = setUp(false, async () => {
+      throw new Error('Connection closed');
+    });
+    channel.emit('close');
+    await Promise.resolve();
+    expect(model.close).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,6 +1,7 @@
-import { describe, expect, it } from '@jest/globals';
+import { EventEmitter } from 'node:events';
+import { describe, expect, it, jest } from '@jest/globals';
 import pino from 'pino';
-import { closeInOrder } from '../../src';
+import { closeInOrder, handleStopSignals } from '../../src';
 
 const logger = pino({ level: 'silent' });
 
@@ -65,5 +66,56 @@ describe('closeInOrder', () => {
       }),
     ).resolves.toBe(true);
     expect(stopped).toBe(true);
+  });
+});
+
+describe('handleStopSignals', () => {
+  /** A process that records its exit code; `exited` resolves with it. */
+  function fakeProcess() {
+    const emitter = new EventEmitter();
+    let exit: (code: number) => void = () => undefined;
+    const exited = new Promise<number>((resolve) => {
+      exit = resolve;
+    });
+    return { process: Object.assign(emitter, { exit: jest.fn(exit) }), exited };
+  }
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'on %s runs the shutdown once, however many signals follow, and exits 0 when it was clean',
+    async (signal) => {
+      const { process, exited } = fakeProcess();
+      const stop = jest.fn(async (_signal: NodeJS.Signals) => true);
+      handleStopSignals({ process, logger, stop });
+      process.emit(signal, signal);
+      process.emit('SIGTERM', 'SIGTERM');
+      process.emit('SIGINT', 'SIGINT');
+      expect(await exited).toBe(0);
+      expect(stop.mock.calls).toEqual([[signal]]);
+      expect(process.exit).toHaveBeenCalledTimes(1);
+    },
+  );
+
+  it('exits 1 when a step was not clean, or the shutdown itself failed', async () => {
+    const unclean = fakeProcess();
+    handleStopSignals({ process: unclean.process, logger, stop: async () => false });
+    unclean.process.emit('SIGTERM', 'SIGTERM');
+    expect(await unclean.exited).toBe(1);
+
+    const failed = fakeProcess();
+    handleStopSignals({
+      process: failed.process,
+      logger,
+      stop: () => Promise.reject(new Error('boom')),
+    });
+    failed.process.emit('SIGINT', 'SIGINT');
+    expect(await failed.exited).toBe(1);
+  });
+
+  it('leaves the process alone until a signal comes', () => {
+    const { process } = fakeProcess();
+    const stop = jest.fn(async () => true);
+    handleStopSignals({ process, logger, stop });
+    expect(stop).not.toHaveBeenCalled();
+    expect(process.exit).not.toHaveBeenCalled();
   });
 });

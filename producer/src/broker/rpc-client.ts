@@ -13,12 +13,13 @@ import {
   type CommandName,
   type Reply,
 } from '@subscriptions/contracts';
+import { closeConnectionWhenChannelDies } from '@subscriptions/platform';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Message } from 'amqplib';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
 
 export interface RpcClient {
-  /** Recovery setup: builds the confirm channel and the reply consumer on a fresh connection. */
+  /** Recovery setup: builds the confirm channel and the reply consumer on a new connection. */
   attach(model: ChannelModel): Promise<void>;
   /**
    * Publishes a command that expires at the deadline and resolves with the consumer's reply,
@@ -89,7 +90,7 @@ type CallMode = { kind: 'sync' } | { kind: 'async'; waitMs: number };
 /**
  * Request/reply over RabbitMQ. Each call publishes a persistent, mandatory command on a
  * long-lived confirm channel and waits for the reply on the direct reply-to pseudo-queue.
- * A nacked command is published again, with backoff, on a fresh channel until its deadline: a
+ * A nacked command is published again, with backoff, on a new channel until its deadline: a
  * channel can keep nacking every publish after a cluster node dies. Every pending entry leaves
  * the map exactly once: on its reply, its deadline, an unroutable return, or the loss of the
  * channel it was published on.
@@ -105,8 +106,8 @@ export function createRpcClient(deps: {
   let model: ChannelModel | undefined;
   /** Where new publishes go. */
   let channel: ConfirmChannel | undefined;
-  /** A fresh channel being opened to take over from one that nacked. */
-  let replacement: Promise<void> | undefined;
+  /** A new channel being opened to take over from one that nacked; resolves whether it did. */
+  let replacement: Promise<boolean> | undefined;
   // Replaced channels stay open while calls published on them await their replies (direct
   // reply-to delivers a reply only to the channel that published), then close.
   const retiring = new Set<ConfirmChannel>();
@@ -186,20 +187,17 @@ export function createRpcClient(deps: {
   }
 
   async function openChannel(owner: ChannelModel): Promise<ConfirmChannel> {
-    const fresh = await owner.createConfirmChannel();
-    fresh.on('error', (error: Error) => logger.warn({ err: error }, 'rpc channel error'));
-    fresh.on('return', onReturn);
-    fresh.on('drain', () => {
+    const opened = await owner.createConfirmChannel();
+    opened.on('error', (error: Error) => logger.warn({ err: error }, 'rpc channel error'));
+    opened.on('return', onReturn);
+    opened.on('drain', () => {
       saturated = false;
     });
-    fresh.on('close', () => {
-      onChannelClosed(fresh);
-      // A channel can die alone; closing its connection lets recovery rebuild both.
-      if (!retired.has(fresh)) owner.close().catch(() => undefined);
-    });
+    opened.on('close', () => onChannelClosed(opened));
+    closeConnectionWhenChannelDies(owner, opened, () => retired.has(opened));
     // Direct reply-to must be consumed (no-ack) before the first publish on this channel.
-    await fresh.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
-    return fresh;
+    await opened.consume(DIRECT_REPLY_QUEUE, onReply, { noAck: true });
+    return opened;
   }
 
   /** Opens a channel to take over from `stale`, once per channel, however many calls it nacked. */
@@ -207,19 +205,24 @@ export function createRpcClient(deps: {
     const owner = model;
     if (stale !== channel || replacement || !owner) return;
     replacement = openChannel(owner)
-      .then((fresh) => {
+      .then((next) => {
         if (model !== owner || channel !== stale) {
           // The connection went meanwhile; its own recovery builds the next channel.
-          fresh.close().catch(() => undefined);
-          return;
+          retired.add(next);
+          next.close().catch(() => undefined);
+          return false;
         }
-        channel = fresh;
+        channel = next;
         retired.add(stale);
         retiring.add(stale);
         closeIfIdle(stale);
-        logger.warn('the broker nacked a command: publishing on a fresh channel');
+        logger.warn('the broker nacked a command: publishing on a new channel');
+        return true;
       })
-      .catch((error: unknown) => logger.warn({ err: error }, 'cannot open a fresh rpc channel'))
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, 'cannot open a new rpc channel');
+        return false;
+      })
       .finally(() => {
         replacement = undefined;
       });
@@ -250,8 +253,10 @@ export function createRpcClient(deps: {
   /** Publishes `call` on the current channel, after a replacement under way; false if it threw. */
   function send(call: PendingCall): boolean {
     if (replacement) {
-      void replacement.then(() => {
-        if (pending.get(call.correlationId) === call && !send(call)) scheduleRepublish(call);
+      void replacement.then((replaced) => {
+        if (pending.get(call.correlationId) !== call) return;
+        // Without a new channel only the one that nacked is left: wait the backoff again.
+        if (!replaced || !send(call)) scheduleRepublish(call);
       });
       return true;
     }
@@ -277,20 +282,20 @@ export function createRpcClient(deps: {
   }
 
   return {
-    async attach(fresh) {
-      fresh.on('blocked', (reason: string) => {
+    async attach(connected) {
+      connected.on('blocked', (reason: string) => {
         blocked = true;
         logger.warn({ reason }, 'broker blocked publishing');
       });
-      fresh.on('unblocked', () => {
+      connected.on('unblocked', () => {
         blocked = false;
         logger.info('broker unblocked publishing');
       });
-      const opened = await openChannel(fresh);
+      const opened = await openChannel(connected);
       await opened.assertExchange(EXCHANGE, 'direct', { durable: true });
       saturated = false;
       blocked = false;
-      model = fresh;
+      model = connected;
       channel = opened;
     },
 

@@ -1,5 +1,5 @@
 import type { CommandName, Reply, ReplyError, Subscription } from '@subscriptions/contracts';
-import type { RecordedOutcome } from '@subscriptions/platform';
+import type { CommandOutcome } from '@subscriptions/store';
 import type { CommandTicket } from '../commands/command-ids';
 import { AppError } from '../errors';
 import { PROBLEMS, problemBody } from './problem';
@@ -58,7 +58,7 @@ export function commandResponse(
 export function commandResource(
   id: string,
   ticket: CommandTicket,
-  outcome: RecordedOutcome | null,
+  outcome: CommandOutcome | null,
 ): Record<string, unknown> {
   return {
     id,

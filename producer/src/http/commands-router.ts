@@ -1,8 +1,7 @@
-import type { RecordedOutcome } from '@subscriptions/platform';
+import type { CommandOutcome, SubscriptionQueries } from '@subscriptions/store';
 import { Router } from 'express';
 import type { CommandIds } from '../commands/command-ids';
 import { AppError } from '../errors';
-import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { principalOf } from './auth';
 import { commandResource, POLL_AFTER_SECONDS } from './command-outcome';
 import { commandPathSchema } from './schemas';
@@ -12,13 +11,13 @@ import { parseOrThrow } from './validation';
 /**
  * How long past its deadline a synchronous command may still commit: the consumer checks the
  * deadline before every attempt at a command, and an attempt already under way ends within its
- * statement timeouts (at most four round trips of 8 s, twice when a twin committed meanwhile:
- * 64 s); the rest is room for clocks that disagree.
+ * statement timeouts (at most four round trips of 8 s, twice when another delivery of it
+ * committed meanwhile: 64 s); the rest is room for clocks that disagree.
  */
 const DEADLINE_GRACE_MS = 120_000;
 
 /** What a synchronous command with no recorded outcome this long past its deadline ended as. */
-function expiredOutcome(deadline: number): RecordedOutcome {
+function expiredOutcome(deadline: number): CommandOutcome {
   return {
     reply: {
       ok: false,

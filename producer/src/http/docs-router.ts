@@ -1,7 +1,7 @@
 import path from 'node:path';
 import express, { Router } from 'express';
-import { createAsyncApiDocument } from './asyncapi';
-import { createOpenApiDocument } from './openapi';
+import { createAsyncApiDocument } from '../api-docs/asyncapi';
+import { createOpenApiDocument } from '../api-docs/openapi';
 
 /** Swagger UI's files, found without loading its bundle into this process. */
 const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));

@@ -1,3 +1,4 @@
+import { DatabaseUnavailableError } from '@subscriptions/store';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
@@ -15,11 +16,16 @@ export const notFound: RequestHandler = (req, _res, next) => {
 
 /** Turns every error, ours or Express's, into problem+json; 5xx bodies never carry internals. */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, next) => {
+  return (thrown: unknown, req, res, next) => {
     if (res.headersSent) {
-      next(error);
+      next(thrown);
       return;
     }
+    // The read model's "not now": the client may try again shortly.
+    const error =
+      thrown instanceof DatabaseUnavailableError
+        ? new AppError('database_unavailable', thrown.message)
+        : thrown;
     if (error instanceof AppError) {
       if (PROBLEMS[error.code].status >= 500) {
         logger.warn({ code: error.code, request_id: res.locals['requestId'] }, error.message);

@@ -1,5 +1,5 @@
+import type { SubscriptionQueries } from '@subscriptions/store';
 import { Router } from 'express';
-import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { confinedUserOf, principalOf } from './auth';
 import { DEFAULT_PAGE_SIZE, eventsQuerySchema } from './schemas';
 import { nameRoute } from './matched-route';

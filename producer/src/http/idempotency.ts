@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { AppError } from '../errors';
 
-/** 1 to 255 printable ASCII characters, as docs/contract.md allows. */
+/** 1 to 255 printable ASCII characters, as docs/api.md ("Idempotency keys") allows. */
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /** The request's Idempotency-Key, `undefined` when absent; a malformed key is a 400. */
@@ -33,7 +33,7 @@ export interface InFlightKeys {
 
 /**
  * The keys this process is waiting on. It answers a concurrent repeat with 409 at once; the
- * consumer's processed-command record is what makes a repeat safe across processes.
+ * consumer's command record is what makes a repeat safe across processes.
  */
 export function createInFlightKeys(): InFlightKeys {
   const held = new Set<string>();

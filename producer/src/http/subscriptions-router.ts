@@ -1,11 +1,11 @@
 import type { CommandName, Reply, Subscription } from '@subscriptions/contracts';
+import { DatabaseUnavailableError, type SubscriptionQueries } from '@subscriptions/store';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
 import type { AcceptedCommand, AcceptedCommands } from '../commands/accepted-commands';
 import type { CommandIds, CommandTicket } from '../commands/command-ids';
 import { AppError } from '../errors';
 import type { ProducerMetrics } from '../metrics';
-import type { SubscriptionQueries } from '../read-model/subscription-queries';
 import { confinedUserOf, principalOf } from './auth';
 import { commandLocation, commandResource, POLL_AFTER_SECONDS, unwrap } from './command-outcome';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
@@ -20,7 +20,7 @@ import {
 } from './schemas';
 import { parseOrThrow } from './validation';
 
-/** The largest body accepted (docs/contract.md); a larger one answers 413. */
+/** The largest body accepted (docs/api.md, "Status codes"); a larger one answers 413. */
 const BODY_LIMIT = '16kb';
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
@@ -99,7 +99,7 @@ export function createSubscriptionsRouter(deps: {
     answer: (subscription: Subscription) => void,
   ): Promise<void> {
     const outcome = await queries.findCommandOutcome(id).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === 'database_unavailable') return null;
+      if (error instanceof DatabaseUnavailableError) return null;
       throw error;
     });
     if (outcome) answerReply(res, ticket.type, { ...outcome.reply, replayed: true }, answer);

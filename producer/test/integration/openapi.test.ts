@@ -20,7 +20,7 @@ import {
 } from '../../../test-support/producer';
 import { createApp } from '../../src/app';
 import { AppError } from '../../src/errors';
-import { createOpenApiDocument } from '../../src/http/openapi';
+import { createOpenApiDocument } from '../../src/api-docs/openapi';
 import { createProducerMetrics } from '../../src/metrics';
 import { fuzzParameters } from '../../../test-support/fuzz';
 

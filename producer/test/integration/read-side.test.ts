@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createReadPool, createSubscriptionQueries } from '@subscriptions/store';
 import type { ResultSetHeader } from 'mysql2/promise';
 import request from 'supertest';
 import { createTestDatabase, mysqlServer, type TestDatabase } from '../../../test-support/database';
@@ -8,8 +9,6 @@ import { createApp } from '../../src/app';
 import { createAuthenticator } from '../../src/http/auth';
 import { createProducerMetrics } from '../../src/metrics';
 import type { RpcClient } from '../../src/broker/rpc-client';
-import { createReadPool } from '../../src/read-model/pool';
-import { createSubscriptionQueries } from '../../src/read-model/subscription-queries';
 
 /** Reads never publish: an RPC client that fails the test if a read route calls it. */
 const noCommands: Pick<RpcClient, 'call' | 'submit'> = {

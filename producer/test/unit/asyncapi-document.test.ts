@@ -26,9 +26,9 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import express from 'express';
 import request from 'supertest';
-import { createAsyncApiDocument, type AsyncApiChannel } from '../../src/http/asyncapi';
+import { createAsyncApiDocument, type AsyncApiChannel } from '../../src/api-docs/asyncapi';
 import { createDocsRouter } from '../../src/http/docs-router';
-import { renderDocumentFile } from '../../src/http/openapi';
+import { renderDocumentFile } from '../../src/api-docs/openapi';
 
 const COMMITTED = path.join(__dirname, '../../../docs/asyncapi.json');
 

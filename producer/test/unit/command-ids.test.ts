@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { fuzzParameters } from '../../../test-support/fuzz';
-import { commandRecordKey } from '@subscriptions/platform';
+import { commandRecordKey } from '@subscriptions/store';
 import { COMMAND_ID_PATTERN, createCommandIds } from '../../src/commands/command-ids';
 
 const ids = createCommandIds('a-secret-for-command-ids-of-32-bytes-or-more');

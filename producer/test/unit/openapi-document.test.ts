@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { createOpenApiDocument, renderDocumentFile } from '../../src/http/openapi';
+import { createOpenApiDocument, renderDocumentFile } from '../../src/api-docs/openapi';
 import { MAX_ID, MAX_PAGE_SIZE } from '../../src/http/schemas';
 
 const COMMITTED = path.join(__dirname, '../../../docs/openapi.json');

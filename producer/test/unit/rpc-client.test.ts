@@ -185,7 +185,7 @@ describe('rpc client correlation map', () => {
     expect(rpc.pendingCount()).toBe(0);
   });
 
-  it('publishes a nacked command again on a fresh channel, same ids, and takes its reply', async () => {
+  it('publishes a nacked command again on a new channel, same ids, and takes its reply', async () => {
     const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
     const first = channel.published[0];
     first?.confirm(new Error('message nacked'));
@@ -235,6 +235,32 @@ describe('rpc client correlation map', () => {
     expect(publishedAt.map((at) => at - start)).toEqual([0, 100, 300, 700]);
     expect(rpc.republishedCount()).toBe(3);
     expect(rpc.pendingCount()).toBe(0);
+  });
+
+  it('after a failed replacement, publishes the waiting call again only after its backoff', async () => {
+    const call = rpc.call('purchase', { user_id: 2 }, { commandId: 'cmd-a', requestId: 'a' });
+    let failReplacement: (error: Error) => void = () => undefined;
+    Object.assign(model, {
+      createConfirmChannel: () =>
+        new Promise((_resolve, reject) => {
+          failReplacement = reject;
+        }),
+    });
+    channel.published.splice(0)[0]?.confirm(new Error('message nacked'));
+    // The first re-publish waits for the replacement under way, which then fails.
+    await jest.advanceTimersByTimeAsync(150);
+    failReplacement(new Error('channel.open failed'));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(channel.published).toHaveLength(0);
+
+    await jest.advanceTimersByTimeAsync(199);
+    expect(channel.published).toHaveLength(0);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(channel.published).toHaveLength(1);
+    channel.published[0]?.confirm();
+    channel.reply(lastCorrelationId(), { ok: true, subscription });
+    await expect(call).resolves.toEqual({ ok: true, subscription });
+    expect(rpc.republishedCount()).toBe(1);
   });
 
   it('keeps a replaced channel open until the calls published on it have their replies', async () => {

@@ -1,0 +1,427 @@
+import type {
+  EventType,
+  Reply,
+  ReplyError,
+  Subscription,
+  SubscriptionStatus,
+} from '@subscriptions/contracts';
+import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import {
+  COMMAND_RECORD_COLUMNS,
+  COMMAND_RECORD_JOINS,
+  type CommandRecordKey,
+  type CommandRecordRow,
+  commandRecordKey,
+  toRecordedOutcome,
+} from './command-records';
+import {
+  SELECT_SUBSCRIPTIONS,
+  STATUS_IDS,
+  type SubscriptionRow,
+  toSubscription,
+} from './subscription-rows';
+import { classifyDatabaseError } from './database-errors';
+import {
+  runTransaction,
+  type Statement,
+  type Transaction,
+  type TransactionOutcome,
+} from './transaction';
+
+/** Milliseconds any one statement may run before the command is treated as failed. */
+const STATEMENT_TIMEOUT_MS = 8_000;
+
+/** A cancel or restart, as one conditional update. */
+export interface StatusUpdate {
+  id: number;
+  from: SubscriptionStatus;
+  to: SubscriptionStatus;
+  /** Restricts the update to this user's subscription. */
+  ownerId?: number | undefined;
+}
+
+export interface StatusUpdateResult {
+  /** False when the row was not in `from` (or, given `ownerId`, belongs to another user). */
+  applied: boolean;
+  /** The row after the update; `null` when it does not exist or belongs to another user. */
+  subscription: Subscription | null;
+  /** Its version after the update (applied changes since the purchase). */
+  version: number;
+}
+
+/** One applied change, as its history row (and so its event) records it. */
+export interface AppliedChange {
+  subscriptionId: number;
+  type: EventType;
+  /** The subscription's version after the change: 0 for a purchase. */
+  version: number;
+  /** The X-Request-Id of the request that made it, carried into its event. */
+  requestId?: string | undefined;
+}
+
+/**
+ * The statements commands run inside one transaction, shaped for batches: each call is one
+ * round trip to the database whatever the number of commands, and the writes nobody waits on
+ * (events, command records) travel with the commit.
+ */
+export interface SubscriptionTransaction {
+  /**
+   * What a batch must know before it changes anything: the commands recorded before (by their
+   * record key), the Idempotency-Keys used before (by their hash, hex), the users that exist.
+   */
+  lookUp(query: {
+    records: readonly CommandRecordKey[];
+    keys: readonly Buffer[];
+    userIds: readonly number[];
+  }): Promise<{
+    recorded: Map<string, StoredResult>;
+    keyed: Map<string, KeyedResult>;
+    users: Set<number>;
+  }>;
+  /** Creates one subscription in `status` per user id, in one statement; returns their ids in order. */
+  insertSubscriptions(
+    userIds: readonly number[],
+    status: SubscriptionStatus,
+    now: Date,
+  ): Promise<number[]>;
+  /**
+   * Applies the updates in order (one subscription may appear twice), each deciding its
+   * transition atomically, and reads each row right after its update.
+   */
+  changeStatuses(updates: readonly StatusUpdate[], now: Date): Promise<StatusUpdateResult[]>;
+  /**
+   * Sent with the commit, in commit order: every transaction appending events takes the event
+   * commit lock first, so events become visible in id order (mysql-init/004-events.sql).
+   */
+  appendEvents(events: readonly AppliedChange[], now: Date): void;
+  /**
+   * Sent with the commit, after the events; the same command recorded meanwhile (another
+   * delivery of it) makes the transaction end as `duplicate`, and the batch then replays it.
+   */
+  recordCommands(records: readonly CommandRecord[], now: Date): Promise<void>;
+  /** Sent with the commit: each key, and the command whose record is its outcome. */
+  recordKeys(keys: readonly KeyRecord[]): void;
+}
+
+/** `commandRecordKey` as text, to find a record in the maps `lookUp` answers. */
+export const recordKeyText = ({ acceptedAt, idHash }: CommandRecordKey) =>
+  `${acceptedAt}:${idHash.toString('hex')}`;
+
+/** What a command did: its event (among this transaction's, or one before), or its refusal. */
+export type CommandResult = { eventIndex: number } | { eventId: number } | { refusal: ReplyError };
+
+/** A command found recorded: the reply it gave, and what it did (to record a repeat alike). */
+export interface StoredResult {
+  reply: Reply;
+  result: { eventId: number } | { refusal: ReplyError };
+}
+
+export interface KeyedResult extends StoredResult {
+  requestHash: Buffer;
+}
+
+export interface CommandRecord {
+  key: CommandRecordKey;
+  result: CommandResult;
+  /** The request that sent it, kept for the problem a refusal answers. */
+  requestId?: string | undefined;
+}
+
+export interface KeyRecord {
+  keyHash: Buffer;
+  requestHash: Buffer;
+  command: CommandRecordKey;
+}
+
+/** How a command that ended outside a transaction (dead-lettered) is recorded. */
+export interface UnappliedCommand {
+  commandId: string;
+  error: ReplyError;
+  requestId?: string | undefined;
+}
+
+export interface SubscriptionRepository {
+  /**
+   * Runs `work` in one transaction: it commits when `work` resolves, rolls back when it throws,
+   * and the outcome says which, and what a failure means.
+   */
+  inTransaction<T>(
+    work: (tx: SubscriptionTransaction) => Promise<T>,
+  ): Promise<TransactionOutcome<T>>;
+  /**
+   * Records a command that ended unapplied; a record already there (it was applied) is kept.
+   * A failure comes back as data saying whether the same write can succeed later.
+   */
+  recordUnapplied(command: UnappliedCommand, now: Date): Promise<TransactionOutcome<void>>;
+  /**
+   * Deletes up to `limit` command records and Idempotency-Keys of commands accepted before
+   * `before`; returns how many.
+   */
+  purgeRecordsBefore(before: Date, limit: number): Promise<number>;
+}
+
+/** Characters `command_record.refusal` holds (mysql-init/005-command-record.sql). */
+const REFUSAL_CHARS = 1024;
+
+/**
+ * A refusal as its record keeps it: its JSON, the message cut short (ending in "…") where the
+ * whole would not fit. Only a poison command's parser message can be that long, and a value
+ * over the column's size would fail the statement, and so the record, for good.
+ */
+function refusalText(error: ReplyError): string {
+  let text = JSON.stringify(error);
+  let { message } = error;
+  while (text.length > REFUSAL_CHARS) {
+    // JSON escapes can make a character longer than one: cut, measure again.
+    message = message.slice(0, Math.max(0, message.length - (text.length - REFUSAL_CHARS) - 1));
+    text = JSON.stringify({ ...error, message: `${message}…` });
+  }
+  return text;
+}
+
+const INSERT_RECORDS = `INSERT INTO command_record
+    (accepted_at, id_hash, event_id, refusal, request_id, completed_at) VALUES ?`;
+
+/** Keeps the first record of a command id: a late dead letter adds none to an applied command. */
+const INSERT_RECORDS_UNLESS_THERE = `${INSERT_RECORDS} ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
+
+export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
+  // Read once: bulk inserts depend on this server setting (other than 1 on multi-primary setups).
+  let step: Promise<number> | undefined;
+  const autoIncrementStep = () => {
+    step ??= pool
+      .query<RowDataPacket[]>('SELECT @@auto_increment_increment AS step')
+      .then(([rows]) => Number(rows[0]?.['step'] ?? 1))
+      .catch((error: unknown) => {
+        step = undefined;
+        throw error;
+      });
+    return step;
+  };
+  return {
+    inTransaction: (work) =>
+      runTransaction(pool, STATEMENT_TIMEOUT_MS, (transaction) =>
+        work(bindTransaction(transaction, autoIncrementStep)),
+      ),
+
+    async recordUnapplied({ commandId, error, requestId }, now) {
+      const { acceptedAt, idHash } = commandRecordKey(commandId);
+      try {
+        await pool.query({
+          sql: INSERT_RECORDS_UNLESS_THERE,
+          values: [[[acceptedAt, idHash, null, refusalText(error), requestId ?? null, now]]],
+          timeout: STATEMENT_TIMEOUT_MS,
+        });
+        return { kind: 'committed', value: undefined };
+      } catch (failure) {
+        return { kind: classifyDatabaseError(failure), error: failure };
+      }
+    },
+
+    async purgeRecordsBefore(before, limit) {
+      let deleted = 0;
+      // Keys first, and the oldest of each first: a key must never outlive the record that is
+      // its outcome (a key and its record share their time).
+      for (const sql of [
+        'DELETE FROM idempotency_key WHERE accepted_at < ? ORDER BY accepted_at LIMIT ?',
+        'DELETE FROM command_record WHERE accepted_at < ? ORDER BY accepted_at LIMIT ?',
+      ]) {
+        const [result] = await pool.query<ResultSetHeader>({
+          sql,
+          values: [before.getTime(), limit],
+          timeout: STATEMENT_TIMEOUT_MS,
+        });
+        deleted += result.affectedRows;
+      }
+      return deleted;
+    },
+  };
+}
+
+interface RecordRow extends CommandRecordRow {
+  accepted_at: number | string;
+  id_hash: Buffer;
+  event_id: number | string | null;
+}
+
+interface KeyRow extends CommandRecordRow {
+  key_hash: Buffer;
+  request_hash: Buffer;
+  event_id: number | string | null;
+}
+
+/** What a recorded command replied, and what it did, so that a repeat is recorded alike. */
+function storedResult(row: CommandRecordRow & { event_id: number | string | null }): StoredResult {
+  const { reply } = toRecordedOutcome(row);
+  return {
+    reply,
+    result: reply.ok ? { eventId: Number(row.event_id) } : { refusal: reply.error },
+  };
+}
+
+const SELECT_SUBSCRIPTION = `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?`;
+
+function bindTransaction(
+  transaction: Transaction,
+  autoIncrementStep: () => Promise<number>,
+): SubscriptionTransaction {
+  return {
+    async lookUp({ records, keys, userIds }) {
+      const statements: Statement[] = [];
+      if (records.length > 0) {
+        statements.push({
+          sql: `SELECT c.accepted_at, c.id_hash, c.event_id, ${COMMAND_RECORD_COLUMNS}
+                FROM command_record c ${COMMAND_RECORD_JOINS}
+                WHERE (c.accepted_at, c.id_hash) IN (?)`,
+          values: [records.map(({ acceptedAt, idHash }) => [acceptedAt, idHash])],
+        });
+      }
+      if (keys.length > 0) {
+        statements.push({
+          sql: `SELECT k.key_hash, k.request_hash, c.event_id, ${COMMAND_RECORD_COLUMNS}
+                FROM idempotency_key k
+                JOIN command_record c ON c.accepted_at = k.accepted_at AND c.id_hash = k.id_hash
+                ${COMMAND_RECORD_JOINS}
+                WHERE k.key_hash IN (?)`,
+          values: [keys],
+        });
+      }
+      if (userIds.length > 0) {
+        statements.push({ sql: 'SELECT id FROM `user` WHERE id IN (?)', values: [userIds] });
+      }
+      const results = statements.length > 0 ? await transaction.run(statements) : [];
+      const recordRows = (records.length > 0 ? results.shift() : []) as RecordRow[];
+      const keyRows = (keys.length > 0 ? results.shift() : []) as KeyRow[];
+      const userRows = (userIds.length > 0 ? results.shift() : []) as RowDataPacket[];
+      return {
+        recorded: new Map(
+          recordRows.map((row) => [
+            recordKeyText({ acceptedAt: Number(row.accepted_at), idHash: row.id_hash }),
+            storedResult(row),
+          ]),
+        ),
+        keyed: new Map(
+          keyRows.map((row) => [
+            row.key_hash.toString('hex'),
+            { ...storedResult(row), requestHash: row.request_hash },
+          ]),
+        ),
+        users: new Set(userRows.map((row) => Number(row['id']))),
+      };
+    },
+
+    async insertSubscriptions(userIds, status, now) {
+      if (userIds.length === 0) return [];
+      const [result] = (await transaction.run([
+        {
+          sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES ?',
+          values: [userIds.map((userId) => [userId, STATUS_IDS[status], now])],
+        },
+      ])) as [ResultSetHeader];
+      if (result.affectedRows !== userIds.length) {
+        throw new Error(`inserted ${result.affectedRows} of ${userIds.length} subscriptions`);
+      }
+      // A multi-row INSERT ... VALUES is a "simple insert": InnoDB gives it one run of ids,
+      // spaced by auto_increment_increment, in every auto-increment lock mode.
+      const step = await autoIncrementStep();
+      return userIds.map((_, index) => result.insertId + index * step);
+    },
+
+    async changeStatuses(updates, now) {
+      if (updates.length === 0) return [];
+      const results = await transaction.run(
+        updates.flatMap(({ id, from, to, ownerId }) => {
+          // Another user's row is neither changed nor read back, so it looks absent.
+          const owner = ownerId === undefined ? [] : [ownerId];
+          const [updateIfOwned, readIfOwned] =
+            ownerId === undefined ? ['', ''] : [' AND user_id = ?', ' AND s.user_id = ?'];
+          return [
+            {
+              sql: `UPDATE subscription SET status_id = ?, updated_at = ?, version = version + 1
+                    WHERE id = ? AND status_id = ?${updateIfOwned}`,
+              values: [STATUS_IDS[to], now, id, STATUS_IDS[from], ...owner],
+            },
+            {
+              sql: `${SELECT_SUBSCRIPTION}${readIfOwned}`,
+              values: [id, ...owner],
+            },
+          ];
+        }),
+      );
+      return updates.map((_, index) => {
+        const update = results[2 * index] as ResultSetHeader;
+        const [row] = results[2 * index + 1] as SubscriptionRow[];
+        return {
+          applied: update.affectedRows === 1,
+          subscription: row ? toSubscription(row) : null,
+          version: row ? Number(row.version) : 0,
+        };
+      });
+    },
+
+    appendEvents(events, now) {
+      if (events.length === 0) return;
+      // Held from here to the COMMIT, which travels in the same round trip: no network wait,
+      // only the inserts and the commit itself (with MySQL's binary log on, its flush).
+      transaction.defer({ sql: 'SELECT id FROM event_commit_lock WHERE id = 1 FOR UPDATE' });
+      transaction.defer({
+        sql: 'INSERT INTO event_history (subscription_id, type, version, request_id, created_at) VALUES ?',
+        values: [
+          events.map((event) => [
+            event.subscriptionId,
+            event.type,
+            event.version,
+            event.requestId ?? null,
+            now,
+          ]),
+        ],
+      });
+    },
+
+    async recordCommands(records, now) {
+      if (records.length === 0) return;
+      // Events appended in this transaction: the first one's id is LAST_INSERT_ID() by then
+      // (the record insert generates none), the rest follow at the server's increment.
+      const step = records.some(({ result }) => 'eventIndex' in result)
+        ? await autoIncrementStep()
+        : 1;
+      transaction.defer({
+        sql: INSERT_RECORDS,
+        values: [
+          records.map(({ key, result, requestId }) => {
+            const event =
+              'eventIndex' in result
+                ? mysql.raw(`LAST_INSERT_ID() + ${result.eventIndex * step}`)
+                : 'eventId' in result
+                  ? result.eventId
+                  : null;
+            const refusal = 'refusal' in result ? refusalText(result.refusal) : null;
+            return [
+              key.acceptedAt,
+              key.idHash,
+              event,
+              refusal,
+              refusal ? (requestId ?? null) : null,
+              now,
+            ];
+          }),
+        ],
+      });
+    },
+
+    recordKeys(keys) {
+      if (keys.length === 0) return;
+      transaction.defer({
+        sql: 'INSERT INTO idempotency_key (key_hash, request_hash, accepted_at, id_hash) VALUES ?',
+        values: [
+          keys.map(({ keyHash, requestHash, command }) => [
+            keyHash,
+            requestHash,
+            command.acceptedAt,
+            command.idHash,
+          ]),
+        ],
+      });
+    },
+  };
+}
