@@ -1,6 +1,6 @@
 /** Tests run from TypeScript source through SWC; `tsc -p tsconfig.test.json` type-checks them. */
 const transform = {
-  // jose ships ES modules only; it is compiled to CommonJS with the tests.
+  // jose and oidc-provider ship ES modules only; they are compiled to CommonJS with the tests.
   '^.+\\.(ts|js)$': [
     '@swc/jest',
     { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
@@ -29,7 +29,7 @@ const project = (displayName, testMatch, globalSetup) => ({
   transform,
   moduleNameMapper,
   testEnvironment: 'node',
-  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(jose|oidc-provider)/)'],
 });
 
 /** @type {import('jest').Config} */

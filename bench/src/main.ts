@@ -11,6 +11,7 @@ import { describeMachine, describeRevision, describeSettings, writeResults } fro
 import { seedSubscriptions } from './seed-subscriptions';
 import { summarise, type Summary } from './summary';
 import { prepareTargets, type Targets } from './targets';
+import { countKeySetFetches, timeVerifications, type TokenIssuer } from './token-cost';
 
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
@@ -70,6 +71,18 @@ async function benchmark(
     return;
   }
 
+  if (targets.tokenIssuer) {
+    await measureTokenCost(
+      options,
+      targets,
+      targets.tokenIssuer,
+      mixSubscriptionIds,
+      startedAt,
+      signal,
+    );
+    return;
+  }
+
   const runs = await runMatrix(
     targets,
     { ...options, mixSubscriptionIds, dbCpu: options.dbCpu },
@@ -96,6 +109,60 @@ async function benchmark(
       ? renderCurveChart(summary, chartCaption(options, targets, machine.cpus, startedAt))
       : renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
     { writeDocs: options.writeDocs, name: resultsName(options) },
+  );
+  console.log(`wrote ${written.join(', ')}`);
+}
+
+/**
+ * `--token-cost`: reads with each kind of token, then the key-set fetches of a rotation and of
+ * unknown kids; docs/bench/token-cost.json keeps both.
+ */
+async function measureTokenCost(
+  options: BenchOptions,
+  targets: Targets,
+  tokenIssuer: TokenIssuer,
+  mixSubscriptionIds: number[],
+  startedAt: Date,
+  signal: AbortSignal,
+): Promise<void> {
+  const runs = await runMatrix(
+    targets,
+    { ...options, mixSubscriptionIds, dbCpu: [] },
+    signal,
+    (measurement, run) => console.log(describeMeasurement(measurement, run, options.runs)),
+  );
+  const summary = summarise(runs);
+  console.log(`\n${renderReport(summary, options.runs)}\n`);
+  const verificationCost = await timeVerifications(tokenIssuer);
+  console.log(
+    `One verification alone, medians of 5 turns of ${verificationCost.verifications}: HS256 ${verificationCost.hs256.cpuMicros} µs of CPU (${verificationCost.hs256.wallMicros} µs wall), RS256 ${verificationCost.rs256.cpuMicros} µs of CPU (${verificationCost.rs256.wallMicros} µs wall)`,
+  );
+  const keySetFetches = await countKeySetFetches(targets.ours.baseUrl, tokenIssuer.keySet, (line) =>
+    console.log(line),
+  );
+  console.log(
+    [
+      'Key-set fetches made by the producer:',
+      `  a rotation (a new key, 50 requests signed with it): ${keySetFetches.rotation}`,
+      `  ${keySetFetches.burstSize} unknown kids within the cooldown: ${keySetFetches.burstWithinCooldown}`,
+      `  ${keySetFetches.burstSize} unknown kids after it: ${keySetFetches.burstAfterCooldown}`,
+    ].join('\n'),
+  );
+  for (const warning of warningsAbout(summary, options)) console.warn(`warning: ${warning}`);
+  const written = await writeResults(
+    {
+      revision: await describeRevision(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine: describeMachine(targets.serverVersion),
+      settings: describeSettings(options),
+      summary,
+      runs,
+      verificationCost,
+      keySetFetches,
+    },
+    null,
+    { writeDocs: options.writeDocs, name: 'token-cost' },
   );
   console.log(`wrote ${written.join(', ')}`);
 }
@@ -141,7 +208,8 @@ async function measureDataGrowth(
 }
 
 function describePlan(options: BenchOptions): string {
-  const designs = 1 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0);
+  const designs =
+    1 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0) + (options.tokenCost ? 1 : 0);
   // Data growth: six cells in each of one or two phases, two more beside each purge.
   const growthCells = 6 * (options.preload > 0 ? 2 : 1) + (options.purgeRows > 0 ? 2 : 0);
   const perRun =
@@ -149,7 +217,7 @@ function describePlan(options: BenchOptions): string {
       ? options.connections.length * growthCells
       : options.dbCpu.length > 0
         ? options.dbCpu.length * options.connections.length * designs
-        : options.connections.length * (designs + 2);
+        : options.connections.length * (designs + (options.tokenCost ? 0 : 2));
   const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
   return [
     `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,
@@ -189,7 +257,9 @@ function warningsAbout(summary: Summary, options: BenchOptions): string[] {
     );
   }
   if (total('401') > 0) {
-    warnings.push(`${total('401')} answers were 401: set AUTH_JWT_SECRET to the producer's secret`);
+    warnings.push(
+      `${total('401')} answers were 401: set BEARER_TOKEN to a token the producer accepts, or AUTH_JWT_SECRET to its secret`,
+    );
   }
   if (total('422') > 0 && !options.spawn) {
     warnings.push(`${total('422')} answers were 422: --user-ids names users that do not exist`);

@@ -1,6 +1,6 @@
 import { measureCell, type Cell, type Durations, type Measurement } from './load';
 import { createBacklog } from './backlog';
-import { asyncPurchaseRequests, mixRequests, purchaseRequests } from './scenarios';
+import { asyncPurchaseRequests, mixRequests, purchaseRequests, readRequests } from './scenarios';
 import type { Target, Targets } from './targets';
 
 interface MatrixSettings extends Durations {
@@ -24,6 +24,8 @@ export class Interrupted extends Error {
  * Measuring what events cost, each run measures purchases only, our stack with and without
  * events in turns that swap from one run to the next: a cell pays for the background work the
  * cell before it left in the shared database and broker, and neither side should always pay.
+ * Measuring what a provider's token costs, each run reads one subscription with each kind of
+ * token, in the same turns.
  */
 export async function runMatrix(
   targets: Targets,
@@ -48,7 +50,7 @@ export async function runMatrix(
 }
 
 function cellsOf(targets: Targets, settings: MatrixSettings, run: number): Cell[] {
-  const { ours, oursWithoutEvents, baseline, cappedDatabase } = targets;
+  const { ours, oursWithoutEvents, oursWithProviderToken, baseline, cappedDatabase } = targets;
   /** The purchase cells of the designs there are (a design left out is undefined). */
   const purchases = (
     designs: (Target | undefined)[],
@@ -70,6 +72,17 @@ function cellsOf(targets: Targets, settings: MatrixSettings, run: number): Cell[
       settings.connections.flatMap((connections) =>
         purchases([ours, oursWithoutEvents, baseline], connections, capped(dbCpu)),
       ),
+    );
+  }
+  if (oursWithProviderToken) {
+    const pair = run % 2 === 1 ? [ours, oursWithProviderToken] : [oursWithProviderToken, ours];
+    return settings.connections.flatMap((connections) =>
+      pair.map((target) => ({
+        scenario: 'get',
+        target,
+        connections,
+        requests: readRequests('get', settings.mixSubscriptionIds),
+      })),
     );
   }
   if (oursWithoutEvents) {

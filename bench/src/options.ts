@@ -7,11 +7,10 @@ export interface IdRange {
   last: number;
 }
 
-export interface AuthSettings {
-  secret: string;
-  issuer: string | undefined;
-  audience: string | undefined;
-}
+/** A token to send as it is (BEARER_TOKEN), or the secret to sign one with. */
+export type AuthSettings =
+  | { bearerToken: string }
+  | { secret: string; issuer: string | undefined; audience: string | undefined };
 
 export interface BenchOptions {
   /** Start a scratch stack of our own instead of driving the one at `baseUrl`. */
@@ -30,6 +29,11 @@ export interface BenchOptions {
   baseline: boolean;
   /** Also a second stack of ours with event publishing off, to price events (needs --spawn). */
   eventsCost: boolean;
+  /**
+   * Reads with an RS256 token of an identity provider against reads with an HS256 token, on one
+   * stack with auth on, and the key-set fetches of a rotation and of unknown kids (needs --spawn).
+   */
+  tokenCost: boolean;
   /**
    * CPU budgets (cores) of a private, capped database both designs run against, one after the
    * other in each run (needs --spawn); empty: the machine's own server, uncapped.
@@ -98,6 +102,11 @@ Data growth (instead of the usual matrix; ours only, needs --spawn)
   --events-cost             with --spawn: a second stack of ours whose consumer publishes no
                             events (EVENTS_ENABLED=false), its purchases measured beside ours;
                             purchases only, the two stacks taking turns to go first
+  --token-cost              with --spawn: auth on, trusting a local key-set server as its
+                            identity provider beside a secret; reads of one subscription with
+                            an RS256 token of the provider and with an HS256 token, taking turns
+                            to go first; then the key-set fetches of a rotation and of bursts of
+                            unknown kids
 
 Load
   --connections <list>      concurrent connections, comma-separated (default 1,8,32,128)
@@ -117,6 +126,8 @@ Output
 
 Environment (also read from .env)
   BASE_URL                  running stack to drive (default http://localhost:5000)
+  BEARER_TOKEN              a bearer token for a running stack, sent as it is (e.g. an admin
+                            token of its identity provider); it wins over AUTH_JWT_SECRET
   AUTH_JWT_SECRET           sign an admin bearer token for a running stack (AUTH_ISSUER and
                             AUTH_AUDIENCE are honoured)
   CONSUMER_CONCURRENCY CONSUMER_TRANSACTIONS BATCH_SIZE BATCH_LINGER_MS
@@ -129,8 +140,8 @@ Environment (also read from .env)
                             the AMQP_URL host, with the AMQP_URL user)
 
 Writes bench-results/bench-<timestamp>.json, and docs/bench/latest.json and latest.svg
-(db-cpu.* with --db-cpu, events-cost.* with --events-cost, data-growth.json with --preload or
---purge-rows).
+(db-cpu.* with --db-cpu, events-cost.* with --events-cost, token-cost.json with --token-cost,
+data-growth.json with --preload or --purge-rows).
 `;
 
 /** `null` when the caller asked for help. */
@@ -143,6 +154,7 @@ export function parseOptions(
   const quick = values.quick ?? false;
   const setting = (name: string) => (env[name] === '' ? undefined : env[name]);
   const secret = setting('AUTH_JWT_SECRET');
+  const bearerToken = setting('BEARER_TOKEN');
   const preload = growthOption('--preload', values.preload, values.spawn ?? false);
   const purgeRows = growthOption('--purge-rows', values['purge-rows'], values.spawn ?? false);
   return {
@@ -155,9 +167,10 @@ export function parseOptions(
     users: parseInteger('--users', values.users ?? '1000', 1, 1_000_000),
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
-    // Data growth compares our stack with itself.
-    baseline: preload + purgeRows === 0,
+    // Data growth compares our stack with itself, and token kinds one stack's two doors.
+    baseline: preload + purgeRows === 0 && !values['token-cost'],
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
+    tokenCost: tokenCostOption(values['token-cost'] ?? false, values.spawn ?? false),
     dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
     dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
     preload,
@@ -171,9 +184,11 @@ export function parseOptions(
       }),
     ),
     writeDocs: !(values['no-docs'] ?? false),
-    auth: secret
-      ? { secret, issuer: setting('AUTH_ISSUER'), audience: setting('AUTH_AUDIENCE') }
-      : undefined,
+    auth: bearerToken
+      ? { bearerToken }
+      : secret
+        ? { secret, issuer: setting('AUTH_ISSUER'), audience: setting('AUTH_AUDIENCE') }
+        : undefined,
     mysql: {
       host: setting('MYSQL_HOST') ?? '127.0.0.1',
       port: parseInteger('MYSQL_PORT', setting('MYSQL_PORT') ?? '3306', 1, 65535),
@@ -203,6 +218,7 @@ function parseArgsOrThrow(argv: readonly string[]) {
         subscriptions: { type: 'string' },
         'baseline-pool': { type: 'string' },
         'events-cost': { type: 'boolean' },
+        'token-cost': { type: 'boolean' },
         'db-cpu': { type: 'string' },
         'db-buffer-pool': { type: 'string' },
         preload: { type: 'string' },
@@ -222,6 +238,15 @@ function eventsCostOption(eventsCost: boolean, spawn: boolean): boolean {
     throw new UsageError('--events-cost starts stacks of its own: it needs --spawn');
   }
   return eventsCost;
+}
+
+function tokenCostOption(tokenCost: boolean, spawn: boolean): boolean {
+  if (tokenCost && !spawn) {
+    throw new UsageError(
+      '--token-cost starts a stack and a key-set server of its own: it needs --spawn',
+    );
+  }
+  return tokenCost;
 }
 
 function dbCpuOption(text: string | undefined, spawn: boolean): number[] {

@@ -12,6 +12,8 @@ export function renderReport(summary: Summary, runs: number): string {
   if (asynchronous) sections.push(asynchronous);
   const events = renderEvents(summary.cells);
   if (events) sections.push(events);
+  const tokens = renderTokenKinds(summary.cells);
+  if (tokens) sections.push(tokens);
   const work = renderDatabaseWork(summary.cells);
   if (work) sections.push(work);
   const cpu = renderCpu(summary.cells);
@@ -209,6 +211,53 @@ function renderEvents(cells: readonly CellSummary[]): string | null {
     'lrrrrrrr',
   );
   return `Events: throughput with the relay publishing against the same stack without it, and each event's delay from its change to a subscriber\n${table}`;
+}
+
+const producerMicros = (cell: CellSummary) =>
+  cell.cpuMicrosPerRequest['producer']?.toFixed(0) ?? '-';
+
+/** The price of a provider's token: the same read with an RS256 token and with an HS256 one. */
+function renderTokenKinds(cells: readonly CellSummary[]): string | null {
+  const rs256 = cells.filter((cell) => cell.target === 'ours, RS256');
+  if (rs256.length === 0) return null;
+  const table = formatTable(
+    [
+      'scenario',
+      'conn',
+      'HS256 req/s',
+      'p50',
+      'p99',
+      'producer µs',
+      'RS256 req/s',
+      'p50',
+      'p99',
+      'producer µs',
+      'p99 ratio',
+    ],
+    rs256.map((cell) => {
+      const hs = cells.find(
+        (c) =>
+          c.target === 'ours, HS256' &&
+          c.scenario === cell.scenario &&
+          c.connections === cell.connections,
+      );
+      return [
+        cell.scenario,
+        String(cell.connections),
+        hs ? hs.requestsPerSecond.toFixed(1) : '-',
+        hs ? formatMs(hs.latencyMs.p50) : '-',
+        hs ? formatMs(hs.latencyMs.p99) : '-',
+        hs ? producerMicros(hs) : '-',
+        cell.requestsPerSecond.toFixed(1),
+        formatMs(cell.latencyMs.p50),
+        formatMs(cell.latencyMs.p99),
+        producerMicros(cell),
+        hs ? formatRatio(cell.latencyMs.p99 / hs.latencyMs.p99) : '-',
+      ];
+    }),
+    'lrrrrrrrrrr',
+  );
+  return `Token kinds: one subscription read with an identity provider's RS256 token against the service's HS256 token, same stack; the producer's CPU per answered read\n${table}`;
 }
 
 /** What the capped database did per purchase, from its own counters. */

@@ -8,6 +8,7 @@ import type { Measurement } from './load';
 import type { BenchOptions } from './options';
 import { REPO_ROOT } from './paths';
 import type { Summary } from './summary';
+import type { KeySetFetches, VerificationCost } from './token-cost';
 
 /** Where the figures come from: they mean little without the machine and the settings. */
 interface Machine {
@@ -32,6 +33,9 @@ interface ResultsDocument {
   /** Data growth: what the preload added, and each purge that ran beside a cell. */
   preloaded?: { subscriptions: number; events: number; records: number } | undefined;
   purges?: { rows: number; ms: number }[];
+  /** Token kinds: one verification alone, and the key-set fetches of a rotation and bursts. */
+  verificationCost?: VerificationCost;
+  keySetFetches?: KeySetFetches;
 }
 
 export function describeMachine(databaseServer: string | undefined): Machine {
@@ -73,6 +77,7 @@ export function describeSettings(options: BenchOptions): Record<string, unknown>
     baselinePool: options.baselinePool,
     consumerSettings: options.spawn ? options.consumerSettings : 'as deployed',
     eventsCost: options.eventsCost,
+    tokenCost: options.tokenCost,
     ...(options.preload + options.purgeRows > 0 && {
       preload: options.preload,
       purgeRows: options.purgeRows,

@@ -5,7 +5,7 @@ import { randomIn, SUBSCRIPTIONS_PATH } from './scenarios';
 const SEED_CONCURRENCY = 16;
 
 const SEED_HINTS: Record<number, string> = {
-  401: " (set AUTH_JWT_SECRET to the producer's secret)",
+  401: ' (set BEARER_TOKEN to a token the producer accepts, or AUTH_JWT_SECRET to its secret)',
   422: ' (--user-ids names users that do not exist)',
   429: ' (start the producer with RATE_LIMIT_PER_MINUTE=0)',
 };

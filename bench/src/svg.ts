@@ -9,6 +9,8 @@ const FONT = 'font-family="system-ui, sans-serif"';
 export const TARGET_COLORS: Record<TargetName, string> = {
   ours: '#2563eb',
   'ours, no events': '#7c3aed',
+  'ours, HS256': '#2563eb',
+  'ours, RS256': '#0d9488',
   baseline: '#ea580c',
 };
 

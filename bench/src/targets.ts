@@ -8,9 +8,13 @@ import type { MysqlServer } from '../../test-support/database';
 import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
 import { producerTarget, reaching } from './service-access';
+import { startTokenIssuer, type TokenIssuer } from './token-cost';
 
-/** `ours, no events`: our stack with its consumer publishing no events (`--events-cost`). */
-export type TargetName = 'ours' | 'ours, no events' | 'baseline';
+/**
+ * `ours, no events`: our stack with its consumer publishing no events (`--events-cost`);
+ * `ours, HS256` and `ours, RS256`: one stack with auth on, by the kind of token (`--token-cost`).
+ */
+export type TargetName = 'ours' | 'ours, no events' | 'ours, HS256' | 'ours, RS256' | 'baseline';
 
 /** Something the load is aimed at, and the processes its requests cost CPU in. */
 export interface Target {
@@ -36,6 +40,10 @@ export interface Targets {
   ours: Target;
   /** With `--events-cost`: the same stack with event publishing off. */
   oursWithoutEvents: Target | undefined;
+  /** With `--token-cost`: `ours` sends an HS256 token, this the provider's RS256 token. */
+  oursWithProviderToken: Target | undefined;
+  /** With `--token-cost`: the stack's identity provider. */
+  tokenIssuer: TokenIssuer | undefined;
   baseline: Target | undefined;
   /** MySQL/MariaDB version of the scratch databases, when the bench made any. */
   serverVersion: string | undefined;
@@ -58,8 +66,16 @@ export async function prepareTargets(
   const database = cappedDatabase ? { name: 'mysql', pid: cappedDatabase.pid } : found.database;
   const services = (...subjects: (CpuSubject | undefined)[]) =>
     subjects.filter((subject): subject is CpuSubject => subject !== undefined);
-  const ours = options.spawn ? await spawnOurs(options, cleanup) : await reachOurs(options);
+  const tokenIssuer = options.tokenCost ? await startTokenIssuer(cleanup, 24 * 3600) : undefined;
+  const ours = options.spawn
+    ? await spawnOurs(options, cleanup, { tokenIssuer })
+    : await reachOurs(options);
   ours.target.cpu.push(...services(broker, database));
+  const oursWithProviderToken: Target | undefined = tokenIssuer && {
+    ...ours.target,
+    name: 'ours, RS256',
+    headers: { ...JSON_BODY, ...tokenIssuer.headers.rs256 },
+  };
   const withoutEvents = options.eventsCost
     ? await spawnOurs(options, cleanup, { events: false })
     : undefined;
@@ -70,6 +86,8 @@ export async function prepareTargets(
       cappedDatabase,
       ours: ours.target,
       oursWithoutEvents,
+      oursWithProviderToken,
+      tokenIssuer,
       baseline: undefined,
       serverVersion: ours.serverVersion,
     };
@@ -82,6 +100,8 @@ export async function prepareTargets(
     cappedDatabase,
     ours: ours.target,
     oursWithoutEvents,
+    oursWithProviderToken,
+    tokenIssuer,
     baseline: {
       name: 'baseline',
       baseUrl: baseline.baseUrl,
@@ -93,8 +113,15 @@ export async function prepareTargets(
   };
 }
 
-/** Our stack; with `events: false` its consumer publishes none and nobody watches for them. */
-async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = true } = {}) {
+/**
+ * Our stack; with `events: false` its consumer publishes none and nobody watches for them; with
+ * a token issuer, auth is on and the target sends its HS256 token.
+ */
+async function spawnOurs(
+  options: BenchOptions,
+  cleanup: Cleanup,
+  { events = true, tokenIssuer }: { events?: boolean; tokenIssuer?: TokenIssuer | undefined } = {},
+) {
   const stack = await startSpawnedStack(
     {
       mysql: options.mysql,
@@ -106,13 +133,14 @@ async function spawnOurs(options: BenchOptions, cleanup: Cleanup, { events = tru
         ...options.consumerSettings,
         ...(events ? {} : { EVENTS_ENABLED: 'false' }),
       },
+      ...(tokenIssuer && { producerSettings: tokenIssuer.producerSettings }),
     },
     cleanup,
   );
   const target: Target = {
-    name: events ? 'ours' : 'ours, no events',
+    name: tokenIssuer ? 'ours, HS256' : events ? 'ours' : 'ours, no events',
     baseUrl: stack.baseUrl,
-    headers: JSON_BODY,
+    headers: { ...JSON_BODY, ...tokenIssuer?.headers.hs256 },
     userIds: stack.userIds,
     cpu: [
       { name: 'producer', pid: stack.producerPid },

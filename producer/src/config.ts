@@ -6,6 +6,7 @@ import {
   readRenamedVariables,
 } from '@subscriptions/platform';
 import { z } from 'zod';
+import { isIssuerUrl } from './identity/provider-keys';
 
 /**
  * The secret `.env.example` and `docker-compose.yml` ship so that a fresh clone runs with auth on.
@@ -29,7 +30,7 @@ const configSchema = z.object({
   /** Connections of the read-only pool behind the GET routes. */
   READ_POOL_SIZE: z.coerce.number().int().min(1).max(256).default(8),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  /** HS256 secret of the bearer tokens; setting it turns auth on. */
+  /** HS256 secret of the bearer tokens (our tools and tests sign with it); it turns auth on. */
   AUTH_JWT_SECRET: z
     .string()
     .refine((secret) => Buffer.byteLength(secret) >= 32, 'must be at least 32 bytes')
@@ -39,9 +40,19 @@ const configSchema = z.object({
     .enum(['true', 'false'], 'must be true or false')
     .default('false')
     .transform((value) => value === 'true'),
-  /** Checked against the token's `iss` / `aud` when set. */
+  /**
+   * The `iss` every token must carry. An http(s) URL names an OpenID Connect provider: its
+   * discovery document leads to the keys that verify its tokens, and auth is on without a secret.
+   */
   AUTH_ISSUER: z.string().min(1).optional(),
+  /** The provider's JSON Web Key Set, for a provider without a discovery document. */
+  AUTH_JWKS_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .optional(),
+  /** The `aud` every token must name; required when keys come from a provider. */
   AUTH_AUDIENCE: z.string().min(1).optional(),
+  /** The claim of a provider's token that holds the user id, for providers whose `sub` is not. */
+  AUTH_USER_ID_CLAIM: z.string().min(1).max(255).default('sub'),
   /** Seconds of clock skew allowed on `exp` and `nbf`. */
   AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   /** How long the consumer keeps command records and Idempotency-Keys: set alike on both. */
@@ -68,16 +79,37 @@ export const CONFIG_KEYS = [
   ...RENAMED.map(({ oldName }) => oldName),
 ];
 
+/** Whether tokens may come from an identity provider: an issuer URL or a key set URL. */
+export function usesIdentityProvider(config: Config): boolean {
+  return !config.AUTH_DISABLED && (isIssuerUrl(config.AUTH_ISSUER) || !!config.AUTH_JWKS_URL);
+}
+
 /** Parses the environment once, at start; a bad value fails with one line per variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const schema = configSchema.refine(
-    (config) => config.AUTH_DISABLED || config.AUTH_JWT_SECRET !== undefined,
-    {
-      path: ['AUTH_JWT_SECRET'],
-      message:
-        'required: set a secret of at least 32 bytes to turn auth on, or AUTH_DISABLED=true to run without auth',
-    },
-  );
+  const schema = configSchema.superRefine((config, context) => {
+    if (config.AUTH_DISABLED) return;
+    const problem = (variable: keyof Config, message: string) =>
+      context.addIssue({ code: 'custom', path: [variable], message });
+    const issuerUrl = isIssuerUrl(config.AUTH_ISSUER);
+    if (issuerUrl && !URL.canParse(config.AUTH_ISSUER ?? '')) {
+      problem('AUTH_ISSUER', 'is not a valid URL');
+    }
+    if (config.AUTH_JWKS_URL && !config.AUTH_ISSUER) {
+      problem('AUTH_ISSUER', 'required with AUTH_JWKS_URL: the "iss" of the provider\'s tokens');
+    }
+    if ((issuerUrl || config.AUTH_JWKS_URL) && !config.AUTH_AUDIENCE) {
+      problem(
+        'AUTH_AUDIENCE',
+        'required when keys come from an identity provider (AUTH_ISSUER is a URL or AUTH_JWKS_URL is set): the "aud" its tokens carry for this API',
+      );
+    }
+    if (!issuerUrl && !config.AUTH_JWKS_URL && config.AUTH_JWT_SECRET === undefined) {
+      problem(
+        'AUTH_JWT_SECRET',
+        'required: set a secret of at least 32 bytes, or an identity provider (AUTH_ISSUER as its URL, with AUTH_AUDIENCE), to turn auth on; or AUTH_DISABLED=true to run without auth',
+      );
+    }
+  });
   return parseEnvironment(schema, readRenamedVariables(env, RENAMED));
 }
 

@@ -3,6 +3,7 @@ export const ERROR_CODES = [
   'validation_failed',
   'malformed_json',
   'unauthorized',
+  'auth_unavailable',
   'forbidden',
   'route_not_found',
   'subscription_not_found',

@@ -11,14 +11,22 @@ import { createReadPool, createSubscriptionQueries, databaseAddress } from '@sub
 import { createApp } from './app';
 import { createRpcClient } from './broker/rpc-client';
 import { createCommandIds, UNSIGNED_COMMAND_IDS } from './commands/command-ids';
-import { configDeprecations, loadConfig, usesDevelopmentSecret } from './config';
+import {
+  configDeprecations,
+  loadConfig,
+  usesDevelopmentSecret,
+  usesIdentityProvider,
+} from './config';
 import { createAuthenticator } from './http/auth';
+import { createTokenVerifier } from './identity/token-verifier';
 import { createProducerMetrics } from './metrics';
 
 /** How long a shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 15_000;
 /** How long each of the later shutdown steps may take. */
 const CLOSE_TIMEOUT_MS = 5_000;
+/** How long a request may wait for the identity provider's keys before it answers 503. */
+const KEY_SET_TIMEOUT_MS = 5_000;
 
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
@@ -58,16 +66,29 @@ async function main(): Promise<void> {
     republishedCalls: () => rpc.republishedCount(),
   });
   if (config.AUTH_DISABLED) logger.warn('AUTH_DISABLED=true: every caller acts as admin');
+  const verifier = config.AUTH_DISABLED
+    ? undefined
+    : createTokenVerifier({
+        secret: config.AUTH_JWT_SECRET,
+        issuer: config.AUTH_ISSUER,
+        audience: config.AUTH_AUDIENCE,
+        jwksUrl: config.AUTH_JWKS_URL,
+        userIdClaim: config.AUTH_USER_ID_CLAIM,
+        clockToleranceSeconds: config.AUTH_CLOCK_TOLERANCE_SECONDS,
+        fetchTimeoutMs: KEY_SET_TIMEOUT_MS,
+        logger,
+        metrics,
+      });
+  if (usesIdentityProvider(config)) {
+    logger.info(
+      { issuer: config.AUTH_ISSUER, jwks_url: config.AUTH_JWKS_URL ?? 'from discovery' },
+      'accepting tokens of the identity provider',
+    );
+  }
+  // Not awaited: a provider that is away must not hold up the start; the first token retries.
+  void verifier?.warmUp();
   const authenticate = createAuthenticator(
-    config.AUTH_DISABLED || config.AUTH_JWT_SECRET === undefined
-      ? { disabled: true }
-      : {
-          disabled: false,
-          secret: config.AUTH_JWT_SECRET,
-          issuer: config.AUTH_ISSUER,
-          audience: config.AUTH_AUDIENCE,
-          clockToleranceSeconds: config.AUTH_CLOCK_TOLERANCE_SECONDS,
-        },
+    verifier ? { disabled: false, verifier, metrics } : { disabled: true },
   );
   const app = createApp({
     rpc,

@@ -8,6 +8,8 @@ export interface ProducerMetrics {
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   rpcDuration: Histogram<'command' | 'outcome'>;
   idempotentReplays: Counter<'command'>;
+  tokenVerifications: Counter<'outcome' | 'reason' | 'kind'>;
+  keySetFetches: Counter<'result'>;
 }
 
 /**
@@ -60,6 +62,18 @@ export function createProducerMetrics(options: {
       name: 'subscriptions_idempotent_replays_total',
       help: 'Answers replayed from an earlier request with the same Idempotency-Key',
       labelNames: ['command'],
+      registers: [registry],
+    }),
+    tokenVerifications: new Counter({
+      name: 'subscriptions_auth_verifications_total',
+      help: 'Bearer tokens checked, by outcome (accepted, refused, unavailable), reason and kind of key (secret, provider, none)',
+      labelNames: ['outcome', 'reason', 'kind'],
+      registers: [registry],
+    }),
+    keySetFetches: new Counter({
+      name: 'subscriptions_auth_key_set_fetches_total',
+      help: "Fetches of the identity provider's key set (discovery included), by result",
+      labelNames: ['result'],
       registers: [registry],
     }),
   };

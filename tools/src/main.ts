@@ -24,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
 const USAGE = `usage: tools <command> [arguments]
   token <user_id> [--admin] [--ttl 1h]   print a bearer token signed with AUTH_JWT_SECRET
   lifecycle                              walk one subscription through the API at BASE_URL
+                                         (token: BEARER_TOKEN, else signed with AUTH_JWT_SECRET)
   events [--json] [pattern ...]          print the events on SUBSCRIPTIONS.EVENTS at AMQP_URL`;
 
 let stopped: Promise<NodeJS.Signals> | undefined;

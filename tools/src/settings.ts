@@ -18,6 +18,8 @@ const tokenSchema = z.object(signingShape);
 const walkthroughSchema = z.object({
   BASE_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:5000'),
   LIFECYCLE_USER_ID: z.coerce.number().int().positive().default(1),
+  /** A token to send as it is, e.g. an identity provider's admin token; it wins over signing. */
+  BEARER_TOKEN: z.string().min(1).optional(),
   ...signingShape,
 });
 

@@ -132,6 +132,9 @@ const PROBLEM_DETAILS: Record<ErrorCode, { detail: string; extra?: Record<string
     extra: { errors: [{ in: 'body', pointer: '', detail: 'is not a valid JSON object' }] },
   },
   unauthorized: { detail: 'the token has expired' },
+  auth_unavailable: {
+    detail: "the identity provider's keys cannot be fetched right now; retry later",
+  },
   forbidden: { detail: 'a token may purchase only for its own user_id' },
   route_not_found: { detail: 'no route for GET /api/v1/subscription' },
   subscription_not_found: { detail: 'subscription 42 does not exist' },

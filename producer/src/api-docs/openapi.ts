@@ -70,7 +70,8 @@ const HEADERS = {
   'Retry-After': {
     description:
       'Seconds to wait before retrying: what is left of the rate-limit window on a 429, ' +
-      'a short pause on a 503, and before polling a pending command again on a 202 or a 200',
+      "a short pause on a 503 (on `auth_unavailable`, until the identity provider's keys may " +
+      'be fetched again), and before polling a pending command again on a 202 or a 200',
     required: true,
     schema: { type: 'integer', minimum: 0 },
     example: 2,
@@ -183,6 +184,7 @@ const json = (schema: z.ZodType, example: unknown) => ({
 const WRITE_PROBLEMS = [
   'validation_failed',
   'unauthorized',
+  'auth_unavailable',
   'rate_limited',
   'malformed_json',
   'payload_too_large',
@@ -200,6 +202,7 @@ const WRITE_PROBLEMS = [
 const READ_PROBLEMS = [
   'validation_failed',
   'unauthorized',
+  'auth_unavailable',
   'rate_limited',
   'database_unavailable',
   'internal_error',
@@ -295,8 +298,11 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description:
-            'HS256 JWT: `sub` is the user id, `exp` required; a `scope` containing ' +
-            `\`${ADMIN_SCOPE}\` may act on any user. \`npm run token -- <user_id> [--admin]\` prints one.`,
+            "A JWT: HS256 signed with the service's secret (`npm run token -- <user_id> [--admin]` " +
+            'prints one), or an access token of the configured identity provider (RS256, PS256, ' +
+            'ES256 or EdDSA, with its `iss` and `aud`). `exp` required; the user id is `sub` (or ' +
+            'the configured claim); a `scope` (or `scp`) containing ' +
+            `\`${ADMIN_SCOPE}\` may act on any user.`,
         },
       },
       headers: HEADERS,

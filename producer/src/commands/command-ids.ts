@@ -26,8 +26,9 @@ export interface CommandIds {
 export const COMMAND_ID_PATTERN = /^[A-Za-z0-9_.-]{1,255}$/;
 
 /**
- * The key command ids are signed with while auth is off and there is no secret: every caller is
- * admin then, and an id that reads as its own is all a forger could make.
+ * The key command ids are signed with when there is no secret (auth off, or tokens from an
+ * identity provider only). Outcomes are found by the whole id, so an id forged with it reads no
+ * one's outcome: at most it reads as a pending command that never was.
  */
 export const UNSIGNED_COMMAND_IDS = 'subscriptions: auth is off';
 

@@ -1,27 +1,14 @@
-import { ADMIN_SCOPE } from '@subscriptions/contracts';
 import type { RequestHandler, Response } from 'express';
-import { errors as joseErrors, jwtVerify } from 'jose';
 import { AppError } from '../errors';
-
-/** Who is calling. `userId` is null only when auth is off (then everyone acts as admin). */
-export interface Principal {
-  /** The token's `sub`, or `anonymous`: the scope of the caller's Idempotency-Keys. */
-  subject: string;
-  userId: number | null;
-  admin: boolean;
-}
-
-/** A `sub` is a user id: decimal digits, no sign or leading zero, a safe integer. */
-const USER_ID = /^[1-9][0-9]{0,15}$/;
+import type { Principal, TokenVerifier } from '../identity/token-verifier';
+import type { ProducerMetrics } from '../metrics';
 
 export type AuthOptions =
   | { disabled: true }
   | {
       disabled: false;
-      secret: string;
-      issuer?: string | undefined;
-      audience?: string | undefined;
-      clockToleranceSeconds: number;
+      verifier: TokenVerifier;
+      metrics: Pick<ProducerMetrics, 'tokenVerifications'>;
     };
 
 const ANONYMOUS: Principal = { subject: 'anonymous', userId: null, admin: true };
@@ -59,9 +46,10 @@ function unauthorized(detail: string, tokenGiven: boolean): AppError {
 }
 
 /**
- * Verifies `Authorization: Bearer <JWT>`: HS256 only (no `none`, no other algorithm), signed
- * with the configured secret, `exp` required, `nbf` honoured, issuer and audience checked when
- * configured. Stores the principal for the routes and the ownership checks.
+ * Checks `Authorization: Bearer <JWT>` with the verifier and stores the principal for the routes
+ * and the ownership checks. A refused token is 401; a provider whose keys cannot be fetched is
+ * 503 `auth_unavailable`, since nothing was decided about the token. The token itself is never
+ * logged or echoed.
  */
 export function createAuthenticator(options: AuthOptions): RequestHandler {
   if (options.disabled) {
@@ -70,42 +58,39 @@ export function createAuthenticator(options: AuthOptions): RequestHandler {
       next();
     };
   }
-  const key = new TextEncoder().encode(options.secret);
-  const { issuer, audience, clockToleranceSeconds } = options;
+  const { verifier, metrics } = options;
 
   return async (req, res, next) => {
     const header = req.get('authorization');
-    if (!header) throw unauthorized('a bearer token is required', false);
+    if (!header) {
+      metrics.tokenVerifications.inc({ outcome: 'refused', reason: 'missing', kind: 'none' });
+      throw unauthorized('a bearer token is required', false);
+    }
     const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(header);
-    if (!match?.[1]) throw unauthorized('the Authorization header must be "Bearer <JWT>"', true);
-
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(match[1], key, {
-        algorithms: ['HS256'],
-        requiredClaims: ['exp', 'sub'],
-        clockTolerance: clockToleranceSeconds,
-        ...(issuer && { issuer }),
-        ...(audience && { audience }),
-      }));
-    } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw unauthorized('the token has expired', true);
-      if (error instanceof joseErrors.JWTClaimValidationFailed) {
-        throw unauthorized(`the token's "${error.claim}" claim is not acceptable`, true);
-      }
-      throw unauthorized('the token is malformed or its signature is not valid', true);
+    if (!match?.[1]) {
+      metrics.tokenVerifications.inc({ outcome: 'refused', reason: 'malformed', kind: 'none' });
+      throw unauthorized('the Authorization header must be "Bearer <JWT>"', true);
     }
 
-    const sub = payload.sub ?? '';
-    if (!USER_ID.test(sub) || !Number.isSafeInteger(Number(sub))) {
-      throw unauthorized('the token\'s "sub" must be a user id', true);
+    const verification = await verifier.verify(match[1]);
+    const { outcome, kind } = verification;
+    switch (outcome) {
+      case 'accepted':
+        metrics.tokenVerifications.inc({ outcome, reason: 'valid', kind });
+        res.locals['principal'] = verification.principal;
+        next();
+        return;
+      case 'refused':
+        metrics.tokenVerifications.inc({ outcome, reason: verification.reason, kind });
+        throw unauthorized(verification.detail, true);
+      case 'unavailable':
+        metrics.tokenVerifications.inc({ outcome, reason: 'keys_unavailable', kind });
+        throw new AppError(
+          'auth_unavailable',
+          "the identity provider's keys cannot be fetched right now; retry later",
+          {},
+          { 'Retry-After': String(verification.retryAfterSeconds) },
+        );
     }
-    const scopes = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : [];
-    res.locals['principal'] = {
-      subject: sub,
-      userId: Number(sub),
-      admin: scopes.includes(ADMIN_SCOPE),
-    } satisfies Principal;
-    next();
   };
 }

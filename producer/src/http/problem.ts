@@ -6,6 +6,10 @@ export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_json: { status: 400, title: 'The body is not valid JSON' },
   unauthorized: { status: 401, title: 'A valid bearer token is required' },
+  auth_unavailable: {
+    status: 503,
+    title: "The identity provider's keys cannot be fetched; the token was not checked",
+  },
   forbidden: { status: 403, title: 'This token may not do that' },
   route_not_found: { status: 404, title: 'No such route' },
   subscription_not_found: { status: 404, title: 'No such subscription' },
@@ -33,7 +37,7 @@ export const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   internal_error: { status: 500, title: 'Internal error' },
 };
 
-/** Seconds a client should wait before retrying a 503. */
+/** Seconds a client should wait before retrying a 503 that does not say otherwise. */
 const RETRY_AFTER_SECONDS = 2;
 
 export function problemType(code: ErrorCode): string {
@@ -59,7 +63,9 @@ export function sendProblem(
   extra: Readonly<Record<string, unknown>> = {},
 ): void {
   const { status } = PROBLEMS[code];
-  if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  if (status === 503 && !res.hasHeader('Retry-After')) {
+    res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  }
   res
     .status(status)
     .type('application/problem+json')

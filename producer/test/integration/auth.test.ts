@@ -7,11 +7,8 @@ import { signToken } from '@subscriptions/tools';
 import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
-import { testLogger } from '../../../test-support/logger';
-import { COMMAND_SETTINGS, startInProcessProducer } from '../../../test-support/producer';
-import { createApp } from '../../src/app';
-import { createAuthenticator } from '../../src/http/auth';
-import { createProducerMetrics } from '../../src/metrics';
+import { createFrontDoorApp, startInProcessProducer } from '../../../test-support/producer';
+import { type createApp } from '../../src/app';
 
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
 const secretKey = new TextEncoder().encode(SECRET);
@@ -55,7 +52,7 @@ describe('authentication and ownership', () => {
     const producer = await startInProcessProducer({
       amqpUrl: vhost.url,
       database: database.name,
-      auth: { disabled: false, secret: SECRET, clockToleranceSeconds: 5 },
+      auth: { secret: SECRET, clockToleranceSeconds: 5 },
     });
     app = producer.app;
     close = producer.stop;
@@ -305,32 +302,12 @@ describe('authentication and ownership', () => {
 
 describe('authentication with issuer and audience, and the rate limit', () => {
   const options = {
-    disabled: false as const,
     secret: SECRET,
     issuer: 'https://issuer.test',
     audience: 'subscriptions-api',
     clockToleranceSeconds: 0,
   };
-  const noCommand = () => Promise.reject(new Error('no commands in this test'));
-  const noCommands = { call: noCommand, submit: noCommand };
-  const noReads = {
-    findSubscription: async () => null,
-    findHistory: async () => null,
-    listSubscriptions: async () => ({ data: [], has_more: false }),
-    findCommandOutcome: async () => null,
-    listEvents: async () => ({ data: [], has_more: false }),
-    ping: async () => undefined,
-  };
-  const app = createApp({
-    ...COMMAND_SETTINGS,
-    rpc: noCommands,
-    queries: noReads,
-    logger: testLogger,
-    metrics: createProducerMetrics({ pendingCalls: () => 0 }),
-    authenticate: createAuthenticator(options),
-    rateLimitPerMinute: 3,
-    isReady: async () => true,
-  });
+  const { app } = createFrontDoorApp({ auth: options, rateLimitPerMinute: 3 });
 
   it('refuses a token without the configured issuer or audience', async () => {
     const noIssuer = await signToken({

@@ -41,7 +41,7 @@ describe('GET /api/v1/events', () => {
     producer = await startInProcessProducer({
       amqpUrl: vhost.url,
       database: database.name,
-      auth: { disabled: false, secret: SECRET, clockToleranceSeconds: 5 },
+      auth: { secret: SECRET, clockToleranceSeconds: 5 },
     });
     [alice, bob] = [await database.createUser('Alice'), await database.createUser('Bob')];
     const sign = (userId: number, admin = false) =>

@@ -6,7 +6,12 @@ import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
 import { fuzzParameters } from '../../../test-support/fuzz';
-import { startInProcessProducer } from '../../../test-support/producer';
+import { releaseAll } from '../../../test-support/cleanup';
+import {
+  startKeySetServer,
+  type KeySetServer,
+} from '../../../test-support/identity/key-set-server';
+import { createFrontDoorApp, startInProcessProducer } from '../../../test-support/producer';
 import { type createApp } from '../../src/app';
 import {
   listQuerySchema,
@@ -263,5 +268,93 @@ describe('hostile input, property-based', () => {
       [subscriptionId],
     );
     expect(row).toEqual({ status_id: 1, version: 0 });
+  });
+});
+
+describe('hostile bearer tokens against the secret and an identity provider at once, property-based', () => {
+  const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
+  let keySet: KeySetServer;
+  let attacker: KeySetServer;
+  let kid: string;
+  let app: ReturnType<typeof createApp>;
+
+  beforeAll(async () => {
+    [keySet, attacker] = await Promise.all([startKeySetServer(), startKeySetServer()]);
+    ({ kid } = await keySet.addKey('RS256'));
+    ({ app } = createFrontDoorApp({
+      auth: {
+        secret: SECRET,
+        issuer: keySet.issuer,
+        audience: 'subscriptions-api',
+        clockToleranceSeconds: 5,
+      },
+    }));
+  });
+
+  afterAll(async () => {
+    await releaseAll([keySet?.close(), attacker?.close()]);
+  });
+
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const header = fc.record(
+    {
+      alg: fc.oneof(
+        fc.constantFrom('none', 'None', 'HS256', 'HS512', 'RS256', 'PS256', 'ES256', 'EdDSA'),
+        fc.string({ maxLength: 10 }),
+      ),
+      kid: fc.oneof(fc.constant('published'), fc.string({ maxLength: 20 }), nasty),
+      typ: fc.constantFrom('JWT', 'at+jwt'),
+      jku: fc.constant('attacker'),
+      x5u: fc.constant('attacker'),
+      jwk: fc.dictionary(fc.string({ maxLength: 4 }), nasty, { maxKeys: 3 }),
+      crit: fc.array(fc.string({ maxLength: 5 }), { maxLength: 2 }),
+      b64: fc.boolean(),
+    },
+    { requiredKeys: ['alg'] },
+  );
+  const claims = fc.oneof(
+    hostileObject,
+    fc.record({
+      sub: nasty,
+      exp: nasty,
+      nbf: nasty,
+      iss: fc.oneof(fc.constant('issuer'), nasty),
+      aud: fc.oneof(fc.constant('subscriptions-api'), nasty),
+      scope: fc.oneof(fc.constant('subscriptions:admin'), nasty),
+      scp: nasty,
+    }),
+  );
+  const signature = fc.oneof(
+    fc.constant(''),
+    fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString('base64url')),
+  );
+
+  it('a token of any header, claims and signature is a 401 problem, and no key material it names is fetched', async () => {
+    await fc.assert(
+      fc.asyncProperty(header, claims, signature, async (fields, payload, sig) => {
+        const named = {
+          ...fields,
+          ...(fields.kid === 'published' && { kid }),
+          ...(fields.jku && { jku: attacker.jwksUrl }),
+          ...(fields.x5u && { x5u: `${attacker.issuer}/certificate.pem` }),
+        };
+        const withIssuer =
+          typeof payload === 'object' && payload !== null && !Array.isArray(payload)
+            ? { ...payload, ...(payload['iss'] === 'issuer' && { iss: keySet.issuer }) }
+            : payload;
+        const res = await request(app)
+          .get('/api/v1/subscriptions')
+          .set('Authorization', `Bearer ${part(named)}.${part(withIssuer)}.${sig}`);
+        expect(res.status).toBe(401);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.headers['www-authenticate']).toMatch(
+          /^Bearer realm="subscriptions", error="invalid_token", error_description="[\x20\x21\x23-\x5b\x5d-\x7e]+"$/,
+        );
+      }),
+      fuzzParameters(500),
+    );
+    expect(attacker.requests).toBe(0);
+    // The first provider token fetched the set; unknown kids after it fetch once per 30 s.
+    expect(keySet.keySetRequests).toBeLessThanOrEqual(3);
   });
 });

@@ -9,10 +9,17 @@ import { createTestVhost, type TestVhost } from '../../../test-support/broker';
 import { startInProcessConsumer, type InProcessConsumer } from '../../../test-support/consumer';
 import { createTestDatabase, type TestDatabase } from '../../../test-support/database';
 import { testLogger } from '../../../test-support/logger';
-import { COMMAND_SETTINGS, startInProcessProducer } from '../../../test-support/producer';
+import {
+  startKeySetServer,
+  type KeySetServer,
+} from '../../../test-support/identity/key-set-server';
+import {
+  COMMAND_SETTINGS,
+  createTestAuthenticator,
+  startInProcessProducer,
+} from '../../../test-support/producer';
 import { createApp } from '../../src/app';
 import { AppError } from '../../src/errors';
-import { createAuthenticator } from '../../src/http/auth';
 import { createOpenApiDocument } from '../../src/api-docs/openapi';
 import { createProducerMetrics } from '../../src/metrics';
 import { fuzzParameters } from '../../../test-support/fuzz';
@@ -417,27 +424,45 @@ describe('the OpenAPI document, for answers that need auth on, a rate limit or a
     Promise.reject(
       new AppError('database_unavailable', 'the database is unreachable; try again shortly'),
     );
-  const app = createApp({
-    ...COMMAND_SETTINGS,
-    rpc: brokerDown,
-    queries: {
-      findSubscription: databaseDown,
-      findHistory: databaseDown,
-      listSubscriptions: async () => ({ data: [], has_more: false }),
-      findCommandOutcome: databaseDown,
-      listEvents: databaseDown,
-      ping: async () => undefined,
-    },
-    logger: testLogger,
-    metrics: createProducerMetrics({ pendingCalls: () => 0 }),
-    authenticate: createAuthenticator({
-      disabled: false,
-      secret: SECRET,
-      clockToleranceSeconds: 0,
-    }),
-    rateLimitPerMinute: 3,
-    isReady: async () => true,
+  let keySet: KeySetServer;
+  let app: ReturnType<typeof createApp>;
+
+  beforeAll(async () => {
+    // An identity provider beside the secret, away: its tokens answer 503 auth_unavailable.
+    keySet = await startKeySetServer();
+    await keySet.behave('refuse');
+    const metrics = createProducerMetrics({ pendingCalls: () => 0 });
+    app = createApp({
+      ...COMMAND_SETTINGS,
+      rpc: brokerDown,
+      queries: {
+        findSubscription: databaseDown,
+        findHistory: databaseDown,
+        listSubscriptions: async () => ({ data: [], has_more: false }),
+        findCommandOutcome: databaseDown,
+        listEvents: databaseDown,
+        ping: async () => undefined,
+      },
+      logger: testLogger,
+      metrics,
+      authenticate: createTestAuthenticator(
+        {
+          secret: SECRET,
+          issuer: keySet.issuer,
+          audience: 'subscriptions-api',
+          clockToleranceSeconds: 0,
+        },
+        metrics,
+      ),
+      rateLimitPerMinute: 3,
+      isReady: async () => true,
+    });
   });
+
+  afterAll(async () => {
+    await keySet?.close();
+  });
+
   const { expectDeclared } = createChecker(createOpenApiDocument() as unknown as OpenApiDocument);
 
   it('declares 401 with WWW-Authenticate, 503 with Retry-After, and 429 with both rate-limit headers', async () => {
@@ -449,7 +474,13 @@ describe('the OpenAPI document, for answers that need auth on, a rate limit or a
       await request(app).get(collection).auth('not.a.token', { type: 'bearer' }).expect(401),
     );
 
-    const token = await signToken({ secret: SECRET, userId: 7, ttlSeconds: 60 });
+    const token = await signToken({
+      secret: SECRET,
+      userId: 7,
+      ttlSeconds: 60,
+      issuer: keySet.issuer,
+      audience: 'subscriptions-api',
+    });
     const as = (call: request.Test) => call.auth(token, { type: 'bearer' });
     expectDeclared('get', collection, await as(request(app).get(collection)).expect(200));
     expectDeclared(
@@ -465,5 +496,17 @@ describe('the OpenAPI document, for answers that need auth on, a rate limit or a
     const limited = await as(request(app).get('/api/v1/subscriptions/1/history')).expect(429);
     expect(limited.headers['retry-after']).toBeDefined();
     expectDeclared('get', '/api/v1/subscriptions/{id}/history', limited);
+  });
+
+  it("declares 503 auth_unavailable with Retry-After, for a provider's token while its keys cannot be fetched", async () => {
+    const token = await keySet.sign(await keySet.addKey(), { sub: '8', aud: 'subscriptions-api' });
+    for (const [method, path, call] of [
+      ['get', '/api/v1/subscriptions', request(app).get('/api/v1/subscriptions')],
+      ['post', '/api/v1/subscriptions', request(app).post('/api/v1/subscriptions').send({})],
+    ] as const) {
+      const res = await call.auth(token, { type: 'bearer' }).expect(503);
+      expect(res.body.code).toBe('auth_unavailable');
+      expectDeclared(method, path, res);
+    }
   });
 });

@@ -5,6 +5,7 @@ import {
   DEVELOPMENT_JWT_SECRET,
   loadConfig,
   usesDevelopmentSecret,
+  usesIdentityProvider,
 } from '../../src/config';
 
 describe('producer loadConfig', () => {
@@ -21,16 +22,82 @@ describe('producer loadConfig', () => {
       READ_POOL_SIZE: 8,
       LOG_LEVEL: 'info',
       AUTH_DISABLED: true,
+      AUTH_USER_ID_CLAIM: 'sub',
       AUTH_CLOCK_TOLERANCE_SECONDS: 5,
       COMMAND_RETENTION_HOURS: 24,
       RATE_LIMIT_PER_MINUTE: 3000,
     });
   });
 
-  it('refuses to start with neither a secret nor AUTH_DISABLED=true, in one line', () => {
+  it('refuses to start with neither a secret, an identity provider nor AUTH_DISABLED=true, in one line that says why', () => {
     expect(() => loadConfig({})).toThrow(
-      /^invalid configuration:\nAUTH_JWT_SECRET: required: set a secret of at least 32 bytes/,
+      /^invalid configuration:\nAUTH_JWT_SECRET: required: set a secret of at least 32 bytes, or an identity provider \(AUTH_ISSUER as its URL, with AUTH_AUDIENCE\), to turn auth on; or AUTH_DISABLED=true to run without auth$/,
     );
+    // An issuer that is not a URL only names the `iss` of HS256 tokens: it brings no keys.
+    expect(() => loadConfig({ AUTH_ISSUER: 'subscriptions-tools' })).toThrow(
+      /AUTH_JWT_SECRET: required/,
+    );
+  });
+
+  it('turns auth on without a secret when keys come from an identity provider, by discovery or a key set URL', () => {
+    const discovered = loadConfig({
+      AUTH_ISSUER: 'https://login.example.com/realms/shop',
+      AUTH_AUDIENCE: 'subscriptions-api',
+    });
+    expect(discovered).toMatchObject({ AUTH_DISABLED: false, AUTH_USER_ID_CLAIM: 'sub' });
+    expect(discovered.AUTH_JWT_SECRET).toBeUndefined();
+    expect(usesIdentityProvider(discovered)).toBe(true);
+    const listed = loadConfig({
+      AUTH_ISSUER: 'shop-idp',
+      AUTH_JWKS_URL: 'http://127.0.0.1:8080/keys',
+      AUTH_AUDIENCE: 'subscriptions-api',
+      AUTH_USER_ID_CLAIM: 'https://subscriptions.example.com/user_id',
+    });
+    expect(usesIdentityProvider(listed)).toBe(true);
+    expect(listed.AUTH_USER_ID_CLAIM).toBe('https://subscriptions.example.com/user_id');
+    expect(usesIdentityProvider(loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) }))).toBe(false);
+  });
+
+  it('accepts a secret and an identity provider at once', () => {
+    const both = loadConfig({
+      AUTH_JWT_SECRET: 'x'.repeat(32),
+      AUTH_ISSUER: 'https://tenant.eu.auth0.com/',
+      AUTH_AUDIENCE: 'https://subscriptions.example.com',
+    });
+    expect(both.AUTH_JWT_SECRET).toBe('x'.repeat(32));
+    expect(usesIdentityProvider(both)).toBe(true);
+  });
+
+  it('names each bad combination of identity provider settings on a line of its own', () => {
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+      return [];
+    };
+    expect(problemsOf({ AUTH_ISSUER: 'https://login.example.com' })).toEqual([
+      'AUTH_AUDIENCE: required when keys come from an identity provider (AUTH_ISSUER is a URL or AUTH_JWKS_URL is set): the "aud" its tokens carry for this API',
+    ]);
+    expect(problemsOf({ AUTH_JWKS_URL: 'https://login.example.com/keys' })).toEqual([
+      'AUTH_ISSUER: required with AUTH_JWKS_URL: the "iss" of the provider\'s tokens',
+      'AUTH_AUDIENCE: required when keys come from an identity provider (AUTH_ISSUER is a URL or AUTH_JWKS_URL is set): the "aud" its tokens carry for this API',
+    ]);
+    expect(problemsOf({ AUTH_ISSUER: 'https://', AUTH_AUDIENCE: 'api' })).toEqual([
+      'AUTH_ISSUER: is not a valid URL',
+    ]);
+    expect(
+      problemsOf({ AUTH_ISSUER: 'idp', AUTH_JWKS_URL: 'ftp://keys', AUTH_AUDIENCE: 'api' }),
+    ).toEqual(['AUTH_JWKS_URL: must be an http:// or https:// URL']);
+  });
+
+  it('ignores the identity provider settings while auth is off', () => {
+    expect(
+      loadConfig({ AUTH_DISABLED: 'true', AUTH_ISSUER: 'https://login.example.com' }),
+    ).toMatchObject({
+      AUTH_DISABLED: true,
+    });
   });
 
   it('refuses a secret shorter than 32 bytes, and an AUTH_DISABLED that is not a boolean', () => {

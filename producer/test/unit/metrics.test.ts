@@ -7,6 +7,8 @@ describe('producer metrics', () => {
     const names = (await registry.getMetricsAsJSON()).map((metric) => metric.name);
     const ours = names.filter((name) => !/^(process|nodejs)_/.test(name));
     expect(ours.sort()).toEqual([
+      'subscriptions_auth_key_set_fetches_total',
+      'subscriptions_auth_verifications_total',
       'subscriptions_http_request_duration_seconds',
       'subscriptions_idempotent_replays_total',
       'subscriptions_rpc_duration_seconds',
