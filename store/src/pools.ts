@@ -53,8 +53,9 @@ export function createDatabasePool(options: DatabaseOptions): Pool {
     connectTimeout: 5_000,
     enableKeepAlive: true,
     charset: 'utf8mb4_unicode_ci',
-    // A transaction sends its statements a round trip at a time (transaction.ts). Every
-    // value goes through the driver's escaping; no statement is pieced together from input.
+    // On one server a transaction's statements travel packed, several to a round trip; on a
+    // Galera node one at a time (transaction.ts). Every value goes through the driver's
+    // escaping; no statement is pieced together from input.
     multipleStatements: true,
   });
   // The event hands over the driver's callback connection, whatever the promise pool's types
