@@ -38,12 +38,13 @@ if ! management_up; then
 fi
 
 install_docker_compose() {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  # Waits for another apt or dpkg run (a test run installing its own packages) to finish.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq docker-compose >/dev/null
 }
 if ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "ensure-services: installing docker-compose"
-    install_docker_compose || { apt-get update -qq && install_docker_compose; }
+    install_docker_compose || { apt-get -o DPkg::Lock::Timeout=300 update -qq && install_docker_compose; }
   else
     # Only a warning: the services are up. With CI=true the compose check fails without it.
     echo "ensure-services: docker-compose is missing; as root: apt-get install -y docker-compose" >&2

@@ -5,6 +5,7 @@ import { describeUnreachable, hostAndPort } from '@subscriptions/platform';
 import amqp from 'amqplib';
 import mysql from 'mysql2/promise';
 import { amqpBaseUrl } from './broker';
+import { canInstallDebianPackages, installDebianPackages } from './debian-packages';
 import { mysqlServer } from './database';
 import { managementApiFor } from './rabbitmq-management';
 
@@ -145,18 +146,13 @@ export async function provideChromium(log: (line: string) => void): Promise<Chec
   if (await isExecutable(chromiumPath)) return undefined;
   const fix =
     'install it (`apt-get install chromium`) or set CHROMIUM_PATH to a Chromium or Chrome binary';
-  const canInstall =
-    !process.env['CHROMIUM_PATH'] &&
-    process.getuid?.() === 0 &&
-    (await isExecutable('/usr/bin/apt-get'));
+  const canInstall = !process.env['CHROMIUM_PATH'] && (await canInstallDebianPackages());
   if (!canInstall) return `Chromium, for the docs-page test, not found at ${chromiumPath}: ${fix}`;
   log(
     `test setup: Chromium is missing; installing Debian's chromium package (once, under a minute)`,
   );
   try {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    await run('apt-get', ['update', '-qq'], { env, timeout: 300_000 });
-    await run('apt-get', ['install', '-y', '-qq', 'chromium'], { env, timeout: 600_000 });
+    await installDebianPackages(['chromium']);
   } catch (error) {
     return `Chromium could not be installed (${reason(error)}): ${fix}`;
   }

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { canInstallDebianPackages, installDebianPackages } from '../debian-packages';
 
 const run = promisify(execFile);
 
@@ -67,19 +68,13 @@ const isRoot = () => process.getuid?.() === 0;
 /** On a Debian machine, as root, apt-get installs what is missing; elsewhere nothing is installed. */
 async function installFromDebian(packages: readonly string[], log: (line: string) => void) {
   if (packages.length === 0) return;
-  if (!isRoot() || !(await onPath('apt-get'))) {
+  if (!(await canInstallDebianPackages())) {
     throw new MissingDocker(
       `the Docker test needs ${packages.join(', ')} (Debian: apt-get install ${packages.join(' ')})`,
     );
   }
   log(`docker test: installing Debian's ${packages.join(', ')} (once, under a minute)`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () =>
-    run('apt-get', ['install', '-y', '-qq', ...packages], { env, timeout: 600_000 });
-  await install().catch(async () => {
-    await run('apt-get', ['update', '-qq'], { env, timeout: 300_000 });
-    await install();
-  });
+  await installDebianPackages(packages);
 }
 
 /** GET /_ping on the engine's socket answers OK. */

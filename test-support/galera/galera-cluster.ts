@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { MysqlServer } from '../database';
+import { canInstallDebianPackages, installDebianPackages } from '../debian-packages';
 import { findFreePort } from '../ports';
 import {
   createPrivateMariadb,
@@ -356,16 +357,12 @@ export async function provideHaproxy(log: (line: string) => void): Promise<strin
     () => false,
   );
   if (present) return undefined;
-  if (process.getuid?.() !== 0) return 'HAProxy is not installed (Debian: apt-get install haproxy)';
+  if (!(await canInstallDebianPackages())) {
+    return 'HAProxy is not installed (Debian: apt-get install haproxy)';
+  }
   log("test setup: HAProxy is missing; installing Debian's haproxy package");
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
-    await run('apt-get', ['install', '-y', '-qq', 'haproxy'], { env, timeout: 300_000 }).catch(
-      async () => {
-        await run('apt-get', ['update', '-qq'], { env, timeout: 300_000 });
-        await run('apt-get', ['install', '-y', '-qq', 'haproxy'], { env, timeout: 300_000 });
-      },
-    );
+    await installDebianPackages(['haproxy']);
     return undefined;
   } catch (error) {
     return `HAProxy could not be installed (${String(error)}): apt-get install haproxy`;
