@@ -118,7 +118,10 @@ describe('events of a mixed load over three consumers', () => {
 
     const history = await readHistory(db.pool);
     expect(history).toHaveLength(PURCHASES + (statuses['200'] ?? 0));
-    await subscriber.waitFor(history.length, SETTLE_MS);
+    await subscriber.waitForIds(
+      history.map((row) => String(row.id)),
+      SETTLE_MS,
+    );
     const audit = auditEvents(history, subscriber.received);
     const feedIds = await feed;
     const relays = consumers.map(

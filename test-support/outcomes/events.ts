@@ -24,6 +24,11 @@ export interface EventSubscriber {
   readonly invalid: readonly string[];
   /** Resolves once `count` events have arrived; fails naming how many did after `timeoutMs`. */
   waitFor(count: number, timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once an event with each of these ids has arrived, however many copies came with
+   * them; fails naming how many are missing after `timeoutMs`.
+   */
+  waitForIds(ids: readonly string[], timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,24 +46,43 @@ export async function openEventSubscriber(amqpUrl: string): Promise<EventSubscri
     },
     onRefused: ({ reason }) => invalid.push(reason),
   });
+  /** Resolves once `done` holds, checked at each arrival. */
+  function arrival(done: () => boolean, failure: () => string, timeoutMs: number): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(failure()));
+      }, timeoutMs);
+      function check(): void {
+        if (!done()) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve();
+      }
+      waiters.add(check);
+    });
+  }
   return {
     received,
     invalid,
-    async waitFor(count, timeoutMs) {
-      if (received.length >= count) return;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`${received.length} of ${count} events within ${timeoutMs} ms`));
-        }, timeoutMs);
-        function check(): void {
-          if (received.length < count) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        }
-        waiters.add(check);
-      });
+    waitFor(count, timeoutMs) {
+      return arrival(
+        () => received.length >= count,
+        () => `${received.length} of ${count} events within ${timeoutMs} ms`,
+        timeoutMs,
+      );
+    },
+    waitForIds(ids, timeoutMs) {
+      const missing = () => {
+        const seen = new Set(received.map(({ event }) => event.id));
+        return ids.filter((id) => !seen.has(id));
+      };
+      return arrival(
+        () => missing().length === 0,
+        () => `${missing().length} of ${ids.length} events missing after ${timeoutMs} ms`,
+        timeoutMs,
+      );
     },
     close: () => connection.close(),
   };
