@@ -28,8 +28,8 @@ export interface OtlpReceiver {
   readonly url: string;
   /** Every span received so far, in the order they came. */
   spans(): ReceivedSpan[];
-  /** How many export requests came in each protocol. */
-  requests(): { protobuf: number; json: number };
+  /** How many export requests came in each protocol, and their bytes. */
+  requests(): { protobuf: number; json: number; bytes: number };
   /** Resolves with the spans once `holds` is true of them; rejects naming `what` after `timeoutMs`. */
   waitFor<T>(
     what: string,
@@ -140,11 +140,13 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
 /**
  * An OTLP/HTTP trace receiver on 127.0.0.1 and a free port, as a collector or Jaeger would be:
  * POST /v1/traces in `application/x-protobuf` or `application/json`, each answered with an empty
- * ExportTraceServiceResponse in the same encoding.
+ * ExportTraceServiceResponse in the same encoding. With `decode: false` (the bench, whose own CPU
+ * is the load generator's) it only counts what came.
  */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: { decode?: boolean } = {}): Promise<OtlpReceiver> {
+  const { decode = true } = options;
   const received: ReceivedSpan[] = [];
-  const counts = { protobuf: 0, json: 0 };
+  const counts = { protobuf: 0, json: 0, bytes: 0 };
   const listeners = new Set<() => void>();
 
   const server = createServer((request, response) => {
@@ -153,6 +155,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const type = request.headers['content-type'] ?? '';
       if (request.method !== 'POST' || request.url !== '/v1/traces') {
         response.writeHead(404).end();
+        return;
+      }
+      counts.bytes += body.length;
+      if (!decode) {
+        if (type.startsWith('application/json')) counts.json += 1;
+        else counts.protobuf += 1;
+        response
+          .writeHead(200, { 'content-type': type })
+          .end(type.startsWith('application/json') ? '{}' : '');
         return;
       }
       if (type.startsWith('application/x-protobuf')) {
