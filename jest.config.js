@@ -9,6 +9,7 @@ const transform = {
 const moduleNameMapper = {
   '^@subscriptions/contracts$': '<rootDir>/contracts/src/index.ts',
   '^@subscriptions/platform$': '<rootDir>/platform/src/index.ts',
+  '^@subscriptions/platform/startup$': '<rootDir>/platform/src/startup.ts',
   '^@subscriptions/store$': '<rootDir>/store/src/index.ts',
   '^@subscriptions/tools$': '<rootDir>/tools/src/index.ts',
 };

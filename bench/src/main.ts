@@ -91,6 +91,12 @@ async function benchmark(
   );
   const summary = summarise(runs);
   console.log(`\n${renderReport(summary, options.runs)}\n`);
+  const traceExports = targets.traced?.receiver.requests();
+  if (traceExports) {
+    console.log(
+      `The OTLP receiver took ${traceExports.protobuf} protobuf requests, ${Math.round(traceExports.bytes / 1024)} KiB of spans\n`,
+    );
+  }
   for (const warning of warningsAbout(summary, options)) console.warn(`warning: ${warning}`);
 
   const machine = describeMachine(targets.serverVersion);
@@ -104,10 +110,13 @@ async function benchmark(
       settings: describeSettings(options),
       summary,
       runs,
+      ...(traceExports && { traceExports }),
     },
-    capped
-      ? renderCurveChart(summary, chartCaption(options, targets, machine.cpus, startedAt))
-      : renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
+    options.tracingCost
+      ? null
+      : capped
+        ? renderCurveChart(summary, chartCaption(options, targets, machine.cpus, startedAt))
+        : renderChart(summary, chartCaption(options, targets, machine.cpus, startedAt)),
     { writeDocs: options.writeDocs, name: resultsName(options) },
   );
   console.log(`wrote ${written.join(', ')}`);
@@ -168,8 +177,9 @@ async function measureTokenCost(
 }
 
 /** The name of the figures under docs/bench/: each mode keeps its own. */
-function resultsName(options: Pick<BenchOptions, 'dbCpu' | 'eventsCost'>): string {
+function resultsName(options: Pick<BenchOptions, 'dbCpu' | 'eventsCost' | 'tracingCost'>): string {
   if (options.dbCpu.length > 0) return 'db-cpu';
+  if (options.tracingCost) return 'tracing-cost';
   return options.eventsCost ? 'events-cost' : 'latest';
 }
 
@@ -209,7 +219,11 @@ async function measureDataGrowth(
 
 function describePlan(options: BenchOptions): string {
   const designs =
-    1 + (options.baseline ? 1 : 0) + (options.eventsCost ? 1 : 0) + (options.tokenCost ? 1 : 0);
+    1 +
+    (options.baseline ? 1 : 0) +
+    (options.eventsCost ? 1 : 0) +
+    (options.tokenCost ? 1 : 0) +
+    (options.tracingCost ? 2 : 0);
   // Data growth: six cells in each of one or two phases, two more beside each purge.
   const growthCells = 6 * (options.preload > 0 ? 2 : 1) + (options.purgeRows > 0 ? 2 : 0);
   const perRun =
@@ -217,7 +231,8 @@ function describePlan(options: BenchOptions): string {
       ? options.connections.length * growthCells
       : options.dbCpu.length > 0
         ? options.dbCpu.length * options.connections.length * designs
-        : options.connections.length * (designs + (options.tokenCost ? 0 : 2));
+        : options.connections.length *
+          (designs + (options.tokenCost || options.tracingCost ? 0 : 2));
   const seconds = perRun * options.runs * (options.durationSeconds + options.warmupSeconds);
   return [
     `bench: ${options.spawn ? 'spawning a scratch stack' : `driving ${options.baseUrl}`}`,

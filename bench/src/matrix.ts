@@ -25,7 +25,8 @@ export class Interrupted extends Error {
  * events in turns that swap from one run to the next: a cell pays for the background work the
  * cell before it left in the shared database and broker, and neither side should always pay.
  * Measuring what a provider's token costs, each run reads one subscription with each kind of
- * token, in the same turns.
+ * token, in the same turns. Measuring what tracing costs, each run measures purchases only,
+ * tracing off, on and at 10%, in turns that rotate from one run to the next, for the same reason.
  */
 export async function runMatrix(
   targets: Targets,
@@ -84,6 +85,13 @@ function cellsOf(targets: Targets, settings: MatrixSettings, run: number): Cell[
         requests: readRequests('get', settings.mixSubscriptionIds),
       })),
     );
+  }
+  if (targets.traced) {
+    // Tracing off, on and at 10%, the first of each run going last in the next.
+    const { always, tenth } = targets.traced;
+    const order = [ours, always, tenth];
+    const turn = [...order.slice((run - 1) % 3), ...order.slice(0, (run - 1) % 3)];
+    return settings.connections.flatMap((connections) => purchases(turn, connections));
   }
   if (oursWithoutEvents) {
     const pair = run % 2 === 1 ? [ours, oursWithoutEvents] : [oursWithoutEvents, ours];

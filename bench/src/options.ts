@@ -35,6 +35,11 @@ export interface BenchOptions {
    */
   tokenCost: boolean;
   /**
+   * Our stack with tracing off, on (every request sampled) and on at 10% (parentbased_traceidratio
+   * 0.1), all three sending to a local OTLP receiver, their purchases measured in turns.
+   */
+  tracingCost: boolean;
+  /**
    * CPU budgets (cores) of a private, capped database both designs run against, one after the
    * other in each run (needs --spawn); empty: the machine's own server, uncapped.
    */
@@ -107,6 +112,10 @@ Data growth (instead of the usual matrix; ours only, needs --spawn)
                             an RS256 token of the provider and with an HS256 token, taking turns
                             to go first; then the key-set fetches of a rotation and of bursts of
                             unknown kids
+  --tracing-cost            with --spawn: three stacks of ours, tracing off, on (always_on) and
+                            on at 10% (parentbased_traceidratio 0.1), the two traced ones posting
+                            their spans to a local OTLP/HTTP receiver; purchases only, the three
+                            taking turns to go first
 
 Load
   --connections <list>      concurrent connections, comma-separated (default 1,8,32,128)
@@ -141,7 +150,7 @@ Environment (also read from .env)
 
 Writes bench-results/bench-<timestamp>.json, and docs/bench/latest.json and latest.svg
 (db-cpu.* with --db-cpu, events-cost.* with --events-cost, token-cost.json with --token-cost,
-data-growth.json with --preload or --purge-rows).
+data-growth.json with --preload or --purge-rows, tracing-cost.json with --tracing-cost).
 `;
 
 /** `null` when the caller asked for help. */
@@ -168,9 +177,10 @@ export function parseOptions(
     userIds: parseRange('--user-ids', values['user-ids'] ?? '1-1'),
     subscriptions: parseInteger('--subscriptions', values.subscriptions ?? '1000', 1, 1_000_000),
     // Data growth compares our stack with itself, and token kinds one stack's two doors.
-    baseline: preload + purgeRows === 0 && !values['token-cost'],
+    baseline: preload + purgeRows === 0 && !values['token-cost'] && !values['tracing-cost'],
     eventsCost: eventsCostOption(values['events-cost'] ?? false, values.spawn ?? false),
     tokenCost: tokenCostOption(values['token-cost'] ?? false, values.spawn ?? false),
+    tracingCost: tracingCostOption(values['tracing-cost'] ?? false, values.spawn ?? false),
     dbCpu: dbCpuOption(values['db-cpu'], values.spawn ?? false),
     dbBufferPool: parseSize('--db-buffer-pool', values['db-buffer-pool'] ?? '128M'),
     preload,
@@ -218,6 +228,7 @@ function parseArgsOrThrow(argv: readonly string[]) {
         subscriptions: { type: 'string' },
         'baseline-pool': { type: 'string' },
         'events-cost': { type: 'boolean' },
+        'tracing-cost': { type: 'boolean' },
         'token-cost': { type: 'boolean' },
         'db-cpu': { type: 'string' },
         'db-buffer-pool': { type: 'string' },
@@ -238,6 +249,13 @@ function eventsCostOption(eventsCost: boolean, spawn: boolean): boolean {
     throw new UsageError('--events-cost starts stacks of its own: it needs --spawn');
   }
   return eventsCost;
+}
+
+function tracingCostOption(tracingCost: boolean, spawn: boolean): boolean {
+  if (tracingCost && !spawn) {
+    throw new UsageError('--tracing-cost starts stacks of its own: it needs --spawn');
+  }
+  return tracingCost;
 }
 
 function tokenCostOption(tokenCost: boolean, spawn: boolean): boolean {

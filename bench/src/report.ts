@@ -14,6 +14,8 @@ export function renderReport(summary: Summary, runs: number): string {
   if (events) sections.push(events);
   const tokens = renderTokenKinds(summary.cells);
   if (tokens) sections.push(tokens);
+  const tracing = renderTracing(summary.cells);
+  if (tracing) sections.push(tracing);
   const work = renderDatabaseWork(summary.cells);
   if (work) sections.push(work);
   const cpu = renderCpu(summary.cells);
@@ -211,6 +213,59 @@ function renderEvents(cells: readonly CellSummary[]): string | null {
     'lrrrrrrr',
   );
   return `Events: throughput with the relay publishing against the same stack without it, and each event's delay from its change to a subscriber\n${table}`;
+}
+
+/**
+ * The price of tracing: purchases with it off, on for every request, and on for one in ten, and
+ * each traced stack's throughput and p99 over the untraced one's.
+ */
+function renderTracing(cells: readonly CellSummary[]): string | null {
+  const traced = (target: string, connections: number) =>
+    cells.find(
+      (c) => c.target === target && c.scenario === 'purchase' && c.connections === connections,
+    );
+  const off = cells.filter(
+    (cell) => cell.target === 'ours' && traced('ours, traced', cell.connections),
+  );
+  if (off.length === 0) return null;
+  const columns = (cell: CellSummary | undefined, base: CellSummary) =>
+    cell
+      ? [
+          cell.requestsPerSecond.toFixed(1),
+          formatMs(cell.latencyMs.p50),
+          formatMs(cell.latencyMs.p99),
+          formatRatio(cell.requestsPerSecond / base.requestsPerSecond),
+          formatRatio(cell.latencyMs.p99 / base.latencyMs.p99),
+        ]
+      : ['-', '-', '-', '-', '-'];
+  const table = formatTable(
+    [
+      'conn',
+      'off req/s',
+      'p50',
+      'p99',
+      'on req/s',
+      'p50',
+      'p99',
+      'req/s on/off',
+      'p99 on/off',
+      '10% req/s',
+      'p50',
+      'p99',
+      'req/s 10%/off',
+      'p99 10%/off',
+    ],
+    off.map((cell) => [
+      String(cell.connections),
+      cell.requestsPerSecond.toFixed(1),
+      formatMs(cell.latencyMs.p50),
+      formatMs(cell.latencyMs.p99),
+      ...columns(traced('ours, traced', cell.connections), cell),
+      ...columns(traced('ours, traced 10%', cell.connections), cell),
+    ]),
+    'rrrrrrrrrrrrrr',
+  );
+  return `Tracing: purchases with it off, on (always_on) and on at 10% (parentbased_traceidratio 0.1), each traced stack over the untraced one\n${table}`;
 }
 
 const producerMicros = (cell: CellSummary) =>

@@ -78,6 +78,7 @@ export function describeSettings(options: BenchOptions): Record<string, unknown>
     consumerSettings: options.spawn ? options.consumerSettings : 'as deployed',
     eventsCost: options.eventsCost,
     tokenCost: options.tokenCost,
+    tracingCost: options.tracingCost,
     ...(options.preload + options.purgeRows > 0 && {
       preload: options.preload,
       purgeRows: options.purgeRows,

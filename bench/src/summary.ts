@@ -110,7 +110,7 @@ function ratiosOf(cells: readonly CellSummary[]): Ratio[] {
   const purchases = cells.filter((cell) => cell.scenario === 'purchase');
   const pairs = new Map<string, { ours?: CellSummary; baseline?: CellSummary }>();
   for (const cell of purchases) {
-    if (cell.target === 'ours, no events') continue;
+    if (cell.target !== 'ours' && cell.target !== 'baseline') continue;
     const key = `${cell.dbCpu ?? ''}/${cell.connections}`;
     pairs.set(key, { ...pairs.get(key), [cell.target]: cell });
   }

@@ -11,6 +11,8 @@ export const TARGET_COLORS: Record<TargetName, string> = {
   'ours, no events': '#7c3aed',
   'ours, HS256': '#2563eb',
   'ours, RS256': '#0d9488',
+  'ours, traced': '#16a34a',
+  'ours, traced 10%': '#65a30d',
   baseline: '#ea580c',
 };
 

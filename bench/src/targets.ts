@@ -9,12 +9,22 @@ import type { BenchOptions, IdRange } from './options';
 import { startSpawnedStack } from './spawned-stack';
 import { producerTarget, reaching } from './service-access';
 import { startTokenIssuer, type TokenIssuer } from './token-cost';
+import { type OtlpReceiver, startOtlpReceiver } from '../../test-support/tracing/otlp-receiver';
 
 /**
  * `ours, no events`: our stack with its consumer publishing no events (`--events-cost`);
- * `ours, HS256` and `ours, RS256`: one stack with auth on, by the kind of token (`--token-cost`).
+ * `ours, HS256` and `ours, RS256`: one stack with auth on, by the kind of token (`--token-cost`);
+ * `ours, traced` and `ours, traced 10%`: our stack tracing every request, and one in ten
+ * (`--tracing-cost`, beside `ours` with tracing off).
  */
-export type TargetName = 'ours' | 'ours, no events' | 'ours, HS256' | 'ours, RS256' | 'baseline';
+export type TargetName =
+  | 'ours'
+  | 'ours, no events'
+  | 'ours, HS256'
+  | 'ours, RS256'
+  | 'ours, traced'
+  | 'ours, traced 10%'
+  | 'baseline';
 
 /** Something the load is aimed at, and the processes its requests cost CPU in. */
 export interface Target {
@@ -44,6 +54,8 @@ export interface Targets {
   oursWithProviderToken: Target | undefined;
   /** With `--token-cost`: the stack's identity provider. */
   tokenIssuer: TokenIssuer | undefined;
+  /** With `--tracing-cost`: the stacks tracing every request and one in ten, and their receiver. */
+  traced: { always: Target; tenth: Target; receiver: OtlpReceiver } | undefined;
   baseline: Target | undefined;
   /** MySQL/MariaDB version of the scratch databases, when the bench made any. */
   serverVersion: string | undefined;
@@ -81,6 +93,10 @@ export async function prepareTargets(
     : undefined;
   withoutEvents?.target.cpu.push(...services(broker, database));
   const oursWithoutEvents = withoutEvents?.target;
+  const traced = options.tracingCost ? await spawnTraced(options, cleanup) : undefined;
+  for (const target of traced ? [traced.always, traced.tenth] : []) {
+    target.cpu.push(...services(broker, database));
+  }
   if (!options.baseline) {
     return {
       cappedDatabase,
@@ -88,6 +104,7 @@ export async function prepareTargets(
       oursWithoutEvents,
       oursWithProviderToken,
       tokenIssuer,
+      traced,
       baseline: undefined,
       serverVersion: ours.serverVersion,
     };
@@ -102,6 +119,7 @@ export async function prepareTargets(
     oursWithoutEvents,
     oursWithProviderToken,
     tokenIssuer,
+    traced,
     baseline: {
       name: 'baseline',
       baseUrl: baseline.baseUrl,
@@ -114,13 +132,49 @@ export async function prepareTargets(
 }
 
 /**
+ * `--tracing-cost`: two more stacks of ours, one tracing every request and one a tenth of them,
+ * both posting to one local OTLP/HTTP receiver that counts what comes without decoding it.
+ */
+async function spawnTraced(options: BenchOptions, cleanup: Cleanup) {
+  const receiver = await startOtlpReceiver({ decode: false });
+  cleanup.add('stop the OTLP receiver', () => receiver.close());
+  const tracing = (sampler: Record<string, string>) => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    ...sampler,
+  });
+  const always = await spawnOurs(options, cleanup, {
+    name: 'ours, traced',
+    tracing: tracing({ OTEL_TRACES_SAMPLER: 'always_on' }),
+  });
+  const tenth = await spawnOurs(options, cleanup, {
+    name: 'ours, traced 10%',
+    tracing: tracing({
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    }),
+  });
+  return { always: always.target, tenth: tenth.target, receiver };
+}
+
+/**
  * Our stack; with `events: false` its consumer publishes none and nobody watches for them; with
- * a token issuer, auth is on and the target sends its HS256 token.
+ * a token issuer, auth is on and the target sends its HS256 token; with `tracing`, both
+ * processes get those variables.
  */
 async function spawnOurs(
   options: BenchOptions,
   cleanup: Cleanup,
-  { events = true, tokenIssuer }: { events?: boolean; tokenIssuer?: TokenIssuer | undefined } = {},
+  {
+    events = true,
+    tokenIssuer,
+    name,
+    tracing = {},
+  }: {
+    events?: boolean;
+    tokenIssuer?: TokenIssuer | undefined;
+    name?: TargetName;
+    tracing?: Record<string, string>;
+  } = {},
 ) {
   const stack = await startSpawnedStack(
     {
@@ -132,13 +186,14 @@ async function spawnOurs(
       consumerSettings: {
         ...options.consumerSettings,
         ...(events ? {} : { EVENTS_ENABLED: 'false' }),
+        ...tracing,
       },
-      ...(tokenIssuer && { producerSettings: tokenIssuer.producerSettings }),
+      producerSettings: { ...tokenIssuer?.producerSettings, ...tracing },
     },
     cleanup,
   );
   const target: Target = {
-    name: tokenIssuer ? 'ours, HS256' : events ? 'ours' : 'ours, no events',
+    name: name ?? (tokenIssuer ? 'ours, HS256' : events ? 'ours' : 'ours, no events'),
     baseUrl: stack.baseUrl,
     headers: { ...JSON_BODY, ...tokenIssuer?.headers.hs256 },
     userIds: stack.userIds,

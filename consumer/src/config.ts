@@ -4,7 +4,8 @@ import {
   deprecatedVariables,
   parseEnvironment,
   readRenamedVariables,
-} from '@subscriptions/platform';
+  tracingSchema,
+} from '@subscriptions/platform/startup';
 import { z } from 'zod';
 
 const configSchema = z.object({
@@ -54,9 +55,11 @@ const configSchema = z.object({
   /** Port of /metrics, /healthz and /readyz; `0` picks a free one (logged as "metrics listening"). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** OpenTelemetry, by the specification's variables: off unless an OTLP endpoint is set. */
+  ...tracingSchema.shape,
 });
 
-export { ConfigError } from '@subscriptions/platform';
+export { ConfigError } from '@subscriptions/platform/startup';
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 

@@ -1,25 +1,13 @@
 import dotenv from 'dotenv';
 import {
-  closeInOrder,
-  connectBroker,
   createLogger,
-  handleStopSignals,
+  NO_TRACING,
   reportStartFailure,
-} from '@subscriptions/platform';
-import {
-  createDatabasePool,
-  createEventOutbox,
-  createSubscriptionRepository,
-  databaseAddress,
-} from '@subscriptions/store';
-import { createCommandConsumer } from './broker/command-consumer';
+  startTracing,
+  tracingSettingsOf,
+} from '@subscriptions/platform/startup';
 import { configDeprecations, loadConfig } from './config';
-import { createEventPublisher } from './events/event-publisher';
-import { type EventRelay, startEventRelay } from './events/event-relay';
-import { createConsumerMetrics } from './metrics';
-import { startOpsServer } from './ops-server';
-import { createBatchExecutor } from './subscriptions/apply-command';
-import { schedulePurge } from './subscriptions/purge';
+import type { EventRelay } from './events/event-relay';
 
 /** How long a shutdown waits for the commands in hand (a batch's statements time out sooner). */
 const COMMANDS_IN_HAND_GRACE_MS = 15_000;
@@ -29,7 +17,26 @@ const CLOSE_TIMEOUT_MS = 5_000;
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  const logger = createLogger('consumer', config.LOG_LEVEL);
+  const tracingSettings = tracingSettingsOf(config);
+  const logger = createLogger('consumer', config.LOG_LEVEL, {
+    traceIds: tracingSettings !== undefined,
+  });
+  // Before anything loads amqplib or mysql2: the instrumentations patch them as they load.
+  // Without an endpoint no part of the SDK is loaded.
+  const tracing = tracingSettings
+    ? await startTracing({ service: 'subscriptions-consumer', settings: tracingSettings, logger })
+    : NO_TRACING;
+  const { closeInOrder, connectBroker, handleStopSignals } =
+    await import('@subscriptions/platform');
+  const { createDatabasePool, createEventOutbox, createSubscriptionRepository, databaseAddress } =
+    await import('@subscriptions/store');
+  const { createCommandConsumer } = await import('./broker/command-consumer.js');
+  const { createEventPublisher } = await import('./events/event-publisher.js');
+  const { startEventRelay } = await import('./events/event-relay.js');
+  const { createConsumerMetrics } = await import('./metrics.js');
+  const { startOpsServer } = await import('./ops-server.js');
+  const { createBatchExecutor } = await import('./subscriptions/apply-command.js');
+  const { schedulePurge } = await import('./subscriptions/purge.js');
   for (const line of configDeprecations(process.env)) logger.warn(line);
   const database = databaseAddress(config);
   const pool = createDatabasePool({
@@ -72,12 +79,16 @@ async function main(): Promise<void> {
     ? createDatabasePool({ ...database, connectionLimit: 1 })
     : undefined;
   if (relayPool) {
-    relay = startEventRelay({
-      outbox: createEventOutbox(relayPool),
-      publisher,
-      logger,
-      metrics: metrics.relay,
-    });
+    // Its polls and lease renewals make no spans; each event it publishes goes out in the
+    // trace of the request that made it.
+    relay = tracing.untraced(() =>
+      startEventRelay({
+        outbox: createEventOutbox(relayPool),
+        publisher,
+        logger,
+        metrics: metrics.relay,
+      }),
+    );
   }
 
   let shuttingDown = false;
@@ -94,11 +105,13 @@ async function main(): Promise<void> {
       )),
   });
 
-  const purge = schedulePurge({
-    repository,
-    retentionMs: config.COMMAND_RETENTION_HOURS * 3_600_000,
-    logger,
-  });
+  const purge = tracing.untraced(() =>
+    schedulePurge({
+      repository,
+      retentionMs: config.COMMAND_RETENTION_HOURS * 3_600_000,
+      logger,
+    }),
+  );
 
   async function shutdown(signal: string): Promise<boolean> {
     shuttingDown = true;
@@ -121,6 +134,7 @@ async function main(): Promise<void> {
         },
         { name: 'database pool', close: () => Promise.all([pool.end(), relayPool?.end()]) },
         { name: 'ops server', close: () => new Promise((resolve) => opsServer.close(resolve)) },
+        { name: 'traces', close: () => tracing.shutdown() },
       ],
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type EventType, type SubscriptionStatus, subscriptionSchema } from './messages';
+import { traceContextSchema } from './trace-context';
 
 /** Where the consumer publishes one message per applied change (docs/contract.md, "Events"). */
 export const EVENTS_EXCHANGE = 'SUBSCRIPTIONS.EVENTS';
@@ -31,7 +32,8 @@ export const EVENT_SOURCE = '/api/v1/subscriptions';
  * One applied change as a CloudEvent: the message body on the events exchange and an entry of
  * the events feed alike. `id` is the history row's id as decimal text, `subject` the
  * subscription's id, `data` the subscription as the change left it and its version (0 after the
- * purchase, one more for each later change).
+ * purchase, one more for each later change). `traceparent` and `tracestate` (the CloudEvents
+ * distributed-tracing extension) name the request that made the change, when it was traced.
  */
 export const cloudEventSchema = z.strictObject({
   specversion: z.literal('1.0'),
@@ -45,5 +47,7 @@ export const cloudEventSchema = z.strictObject({
     subscription: subscriptionSchema,
     version: z.int().min(0),
   }),
+  traceparent: traceContextSchema.shape.traceparent.optional(),
+  tracestate: traceContextSchema.shape.tracestate,
 });
 export type CloudEvent = z.infer<typeof cloudEventSchema>;

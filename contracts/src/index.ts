@@ -4,3 +4,4 @@ export * from './errors';
 export * from './events';
 export * from './messages';
 export * from './topology';
+export * from './trace-context';

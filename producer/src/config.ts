@@ -4,7 +4,8 @@ import {
   deprecatedVariables,
   parseEnvironment,
   readRenamedVariables,
-} from '@subscriptions/platform';
+  tracingSchema,
+} from '@subscriptions/platform/startup';
 import { z } from 'zod';
 import { isIssuerUrl } from './identity/provider-keys';
 
@@ -30,6 +31,8 @@ const configSchema = z.object({
   /** Connections of the read-only pool behind the GET routes. */
   READ_POOL_SIZE: z.coerce.number().int().min(1).max(256).default(8),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** OpenTelemetry, by the specification's variables: off unless an OTLP endpoint is set. */
+  ...tracingSchema.shape,
   /** HS256 secret of the bearer tokens (our tools and tests sign with it); it turns auth on. */
   AUTH_JWT_SECRET: z
     .string()
@@ -66,7 +69,7 @@ const configSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(3000),
 });
 
-export { ConfigError } from '@subscriptions/platform';
+export { ConfigError } from '@subscriptions/platform/startup';
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 

@@ -1,25 +1,18 @@
 import type { Server } from 'node:http';
 import dotenv from 'dotenv';
 import {
-  closeInOrder,
-  connectBroker,
   createLogger,
-  handleStopSignals,
+  NO_TRACING,
   reportStartFailure,
-} from '@subscriptions/platform';
-import { createReadPool, createSubscriptionQueries, databaseAddress } from '@subscriptions/store';
-import { createApp } from './app';
-import { createRpcClient } from './broker/rpc-client';
-import { createCommandIds, UNSIGNED_COMMAND_IDS } from './commands/command-ids';
+  startTracing,
+  tracingSettingsOf,
+} from '@subscriptions/platform/startup';
 import {
   configDeprecations,
   loadConfig,
   usesDevelopmentSecret,
   usesIdentityProvider,
 } from './config';
-import { createAuthenticator } from './http/auth';
-import { createTokenVerifier } from './identity/token-verifier';
-import { createProducerMetrics } from './metrics';
 
 /** How long a shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -31,7 +24,25 @@ const KEY_SET_TIMEOUT_MS = 5_000;
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  const logger = createLogger('producer', config.LOG_LEVEL);
+  const tracingSettings = tracingSettingsOf(config);
+  const logger = createLogger('producer', config.LOG_LEVEL, {
+    traceIds: tracingSettings !== undefined,
+  });
+  // Before anything loads express, amqplib or mysql2: the instrumentations patch them as they
+  // load. Without an endpoint no part of the SDK is loaded.
+  const tracing = tracingSettings
+    ? await startTracing({ service: 'subscriptions-producer', settings: tracingSettings, logger })
+    : NO_TRACING;
+  const { closeInOrder, connectBroker, handleStopSignals } =
+    await import('@subscriptions/platform');
+  const { createReadPool, createSubscriptionQueries, databaseAddress } =
+    await import('@subscriptions/store');
+  const { createApp } = await import('./app.js');
+  const { createRpcClient } = await import('./broker/rpc-client.js');
+  const { createCommandIds, UNSIGNED_COMMAND_IDS } = await import('./commands/command-ids.js');
+  const { createAuthenticator } = await import('./http/auth.js');
+  const { createTokenVerifier } = await import('./identity/token-verifier.js');
+  const { createProducerMetrics } = await import('./metrics.js');
   for (const line of configDeprecations(process.env)) logger.warn(line);
   // Before the first connection, which may keep retrying: the warning shows even then.
   if (usesDevelopmentSecret(config)) {
@@ -142,6 +153,7 @@ async function main(): Promise<void> {
         { name: 'requests in hand', close: finishRequests, timeoutMs: SHUTDOWN_GRACE_MS + 1_000 },
         { name: 'broker connection', close: () => connection.close() },
         { name: 'read pool', close: () => readPool.end() },
+        { name: 'traces', close: () => tracing.shutdown() },
       ],
       { logger, timeoutMs: CLOSE_TIMEOUT_MS },
     );

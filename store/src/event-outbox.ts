@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { CloudEvent } from '@subscriptions/contracts';
-import { EVENT_COLUMNS, type EventRow, toCloudEvent } from './event-rows';
+import type { CloudEvent, TraceContext } from '@subscriptions/contracts';
+import { EVENT_COLUMNS, type EventRow, readTraceContext, toCloudEvent } from './event-rows';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 
 /** Milliseconds any one statement of the relay may take. */
@@ -13,6 +13,8 @@ export interface OutboxEvent {
   /** Its history row's id: the relay's position once it is published. */
   position: number;
   requestId: string | null;
+  /** The trace of the request that made the change, to publish the event in. */
+  traceContext: TraceContext | null;
 }
 
 /** How the relay's lease is held. */
@@ -164,6 +166,7 @@ export function createEventOutbox(
         event: toCloudEvent(row),
         position: Number(row.id),
         requestId: row.request_id,
+        traceContext: readTraceContext(row.trace_context),
       }));
     },
 

@@ -4,6 +4,7 @@ import type {
   ReplyError,
   Subscription,
   SubscriptionStatus,
+  TraceContext,
 } from '@subscriptions/contracts';
 import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
@@ -21,6 +22,7 @@ import {
   toSubscription,
 } from './subscription-rows';
 import { classifyDatabaseError } from './database-errors';
+import { traceContextText } from './event-rows';
 import {
   runTransaction,
   type Statement,
@@ -58,6 +60,8 @@ export interface AppliedChange {
   version: number;
   /** The X-Request-Id of the request that made it, carried into its event. */
   requestId?: string | undefined;
+  /** The trace of that request, which its event is published in. */
+  traceContext?: TraceContext | undefined;
 }
 
 /**
@@ -412,13 +416,15 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
         sql: 'UPDATE event_commit_lock SET commits = commits + 1 WHERE id = 1',
       });
       transaction.defer({
-        sql: 'INSERT INTO event_history (subscription_id, type, version, request_id, created_at) VALUES ?',
+        sql: `INSERT INTO event_history
+                (subscription_id, type, version, request_id, trace_context, created_at) VALUES ?`,
         values: [
           events.map((event) => [
             event.subscriptionId,
             event.type,
             event.version,
             event.requestId ?? null,
+            traceContextText(event.traceContext),
             now,
           ]),
         ],

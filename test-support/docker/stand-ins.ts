@@ -31,7 +31,8 @@ export interface BaseImage {
 
 /**
  * Every base image the repository names: the `FROM` images of its Dockerfile and the images of
- * the compose services that build nothing.
+ * the compose services that build nothing and that `up` starts (a service of a profile, such as
+ * the trace viewer, is not part of the stack the test runs, so it needs no stand-in).
  */
 export function baseImagesOf(root: string): string[] {
   const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
@@ -43,10 +44,10 @@ export function baseImagesOf(root: string): string[] {
     if (stage) stages.add(stage);
   }
   const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as {
-    services: Record<string, { image?: string; build?: unknown }>;
+    services: Record<string, { image?: string; build?: unknown; profiles?: string[] }>;
   };
   for (const service of Object.values(compose.services)) {
-    if (service.image && !service.build) tags.add(service.image);
+    if (service.image && !service.build && !service.profiles) tags.add(service.image);
   }
   return [...tags];
 }

@@ -13,6 +13,8 @@ import {
   DEVELOPMENT_JWT_SECRET,
   loadConfig as loadProducerConfig,
 } from '../../producer/src/config';
+import { tracingSettingsOf } from '../../platform/src/startup';
+import { baseImagesOf } from '../../test-support/docker/stand-ins';
 import {
   readEventsSettings,
   readTokenSettings,
@@ -275,6 +277,53 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('the jaeger service of docker-compose.yml (profile tracing)', () => {
+  const jaeger = service('jaeger');
+  const TRACING = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318' };
+
+  it('is left out of `up` and needs no build: a pinned Jaeger all-in-one with OTLP on', () => {
+    expect(jaeger.profiles).toEqual(['tracing']);
+    expect(jaeger.build).toBeUndefined();
+    expect(resolvedImage('jaeger')).toMatch(/^jaegertracing\/all-in-one:\d+\.\d+\.\d+$/);
+    expect(resolvedEnvironment('jaeger')).toEqual({ COLLECTOR_OTLP_ENABLED: 'true' });
+  });
+
+  it('publishes its UI on 127.0.0.1:16686, moved by JAEGER_UI_PUBLISHED_PORT', () => {
+    expect(resolvedPorts('jaeger')).toEqual(['127.0.0.1:16686:16686']);
+    expect(
+      (jaeger.ports ?? []).map((port) =>
+        interpolate(String(port), { JAEGER_UI_PUBLISHED_PORT: '26686' }),
+      ),
+    ).toEqual(['127.0.0.1:26686:16686']);
+  });
+
+  it.each(['consumer', 'producer'])(
+    'leaves tracing off in %s by default, and points it at the OTLP/HTTP port of jaeger when asked',
+    (name) => {
+      const load = name === 'producer' ? loadProducerConfig : loadConsumerConfig;
+      expect(tracingSettingsOf(load(resolvedEnvironment(name)))).toBeUndefined();
+      const environment = Object.fromEntries(
+        Object.entries(service(name).environment ?? {}).map(([key, value]) => [
+          key,
+          interpolate(String(value), TRACING),
+        ]),
+      );
+      expect(tracingSettingsOf(load(environment))).toEqual({
+        protocol: 'http/protobuf',
+        endpoint: 'http://jaeger:4318/v1/traces',
+      });
+    },
+  );
+
+  it('is not a base image of the Docker test: a plain `up` never starts it, so it needs no stand-in', () => {
+    const images = baseImagesOf(ROOT);
+    expect(images).not.toContain(jaeger.image);
+    expect(images.sort()).toEqual(
+      ['mysql:8.4', 'node:24-bookworm-slim', 'rabbitmq:4.1-management'].sort(),
+    );
+  });
+});
+
 describe('the tools service of docker-compose.yml', () => {
   it('is left out of `up` (profile tools) and built from the target tools of the root Dockerfile', () => {
     const tools = service('tools');
@@ -511,11 +560,20 @@ describe('.env.example', () => {
       .map((match) => [match[1] ?? '', match[2] ?? ''] as const),
   );
 
-  it('lists every variable of the producer and consumer configs', () => {
+  /** Commented out: the tracing variables, which turn tracing on as soon as one is set. */
+  const commentedOut = new Set(
+    lines
+      .map((line) => /^# ([A-Z][A-Z0-9_]*)=/.exec(line)?.[1])
+      .filter((key): key is string => key !== undefined),
+  );
+
+  it('lists every variable of the producer and consumer configs, tracing ones commented out', () => {
     const missing = [...new Set([...producerKeys, ...consumerKeys])].filter(
-      (key) => !listed.has(key),
+      (key) => !listed.has(key) && !commentedOut.has(key),
     );
     expect(missing).toEqual([]);
+    expect([...commentedOut].filter((key) => !key.startsWith('OTEL_'))).toEqual([]);
+    expect([...listed.keys()].filter((key) => key.startsWith('OTEL_'))).toEqual([]);
   });
 
   it('lists every variable the compose files read', () => {
@@ -525,7 +583,7 @@ describe('.env.example', () => {
       ),
     );
     expect(read).toEqual(expect.arrayContaining(['API_BIND_ADDRESS', 'API_PORT']));
-    expect(read.filter((key) => !listed.has(key))).toEqual([]);
+    expect(read.filter((key) => !listed.has(key) && !commentedOut.has(key))).toEqual([]);
   });
 
   it('ships the development secret the producer warns about', () => {

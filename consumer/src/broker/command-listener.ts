@@ -1,8 +1,22 @@
+import {
+  context,
+  type Context,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { HEADER_REQUEST_ID, QUEUES, type QueueName, type Reply } from '@subscriptions/contracts';
+import { currentTraceContext, linkTo } from '@subscriptions/platform';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { ListenerMetrics } from '../metrics';
-import type { Command, CommandIdentity, ExecuteBatch } from '../subscriptions/apply-command';
+import type {
+  BatchOutcome,
+  Command,
+  CommandIdentity,
+  ExecuteBatch,
+} from '../subscriptions/apply-command';
 import { createAckTracker } from './ack-tracker';
 import { type BatchOptions, createBatchQueue, DEFAULT_BATCHING } from './batch-queue';
 import { deadlineOf, identityOf, parseCommand } from './parse-command';
@@ -29,6 +43,11 @@ function stringProperty(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** What a failed transaction's span says of its error. */
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** A delivery that passed parsing and the deadline check, waiting for its batch. */
 interface Pending {
   queue: QueueName;
@@ -39,6 +58,11 @@ interface Pending {
   /** Whether the command came with a deadline (else `retryUntil` is our own window). */
   hasDeadline: boolean;
   received: number;
+  /**
+   * Where its delivery is traced (amqplib's span of it, in the request's trace): its reply, its
+   * logs and its settling happen there, whichever batch applied it.
+   */
+  context: Context;
   /** The command's logger, made only when something is logged (it costs at every message). */
   log: () => Logger;
   done: () => void;
@@ -94,7 +118,7 @@ export async function startCommandListener(deps: {
     );
   }
 
-  const settlement: Settlement<Pending> = {
+  const settled: Settlement<Pending> = {
     answered(item, outcome) {
       reply(item.message, outcome, item.log);
       settle(() => acks.ack(item.message), item.log);
@@ -136,10 +160,61 @@ export async function startCommandListener(deps: {
     },
   };
 
+  /** Each command is settled in its own delivery's context, not in its batch's. */
+  const settlement: Settlement<Pending> = {
+    answered: (item, outcome) => context.with(item.context, () => settled.answered(item, outcome)),
+    gaveUp: (item) => context.with(item.context, () => settled.gaveUp(item)),
+    failed: (item, error) => context.with(item.context, () => settled.failed(item, error)),
+    retrying: (items, attempt, delay, error) => settled.retrying(items, attempt, delay, error),
+  };
+
+  const tracer = trace.getTracer('@subscriptions/consumer');
+
+  /**
+   * One transaction of a batch in a span of its own, with its statements below it. It links the
+   * delivery of each of its commands; alone, the command is its parent, so the transaction sits
+   * in that request's trace; with others, it starts a trace of its own, and each command's span
+   * links back to it. With tracing off the span is OpenTelemetry's no-op.
+   */
+  function executeInSpan(items: readonly Pending[]): Promise<BatchOutcome> {
+    const links = items.flatMap((item) => linkTo(item.context) ?? []);
+    const parent = items.length === 1 ? (items[0] as Pending).context : ROOT_CONTEXT;
+    return tracer.startActiveSpan(
+      'process batch',
+      {
+        kind: SpanKind.CONSUMER,
+        links,
+        attributes: {
+          'messaging.system': 'rabbitmq',
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.batch.message_count': items.length,
+        },
+      },
+      parent,
+      async (span) => {
+        if (items.length > 1 && span.isRecording()) {
+          const batch = { context: span.spanContext() };
+          for (const item of items) trace.getSpan(item.context)?.addLink(batch);
+        }
+        try {
+          const outcome = await execute(items);
+          span.setAttribute('subscriptions.batch.outcome', outcome.kind);
+          if (outcome.kind !== 'committed') {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(outcome.error) });
+          }
+          return outcome;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
   const batches = createBatchQueue<Pending>({ ...DEFAULT_BATCHING, ...deps.batching }, (batch) => {
     const started = now();
     return runWithRetries(batch, {
-      execute,
+      execute: executeInSpan,
       settle: settlement,
       now,
       isStopping: () => stopping,
@@ -182,10 +257,11 @@ export async function startCommandListener(deps: {
         queue,
         message,
         command,
-        identity: identityOf(message),
+        identity: { ...identityOf(message), traceContext: currentTraceContext() },
         retryUntil: retryUntil(deadline),
         hasDeadline: deadline !== undefined,
         received,
+        context: context.active(),
         log,
         done,
       });

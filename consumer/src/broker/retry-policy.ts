@@ -1,5 +1,5 @@
 import type { Reply } from '@subscriptions/contracts';
-import type { BatchItem, BatchOutcome, ExecuteBatch } from '../subscriptions/apply-command';
+import type { BatchItem, BatchOutcome } from '../subscriptions/apply-command';
 
 const FIRST_RETRY_DELAY_MS = 100;
 const MAX_RETRY_DELAY_MS = 2_000;
@@ -54,7 +54,8 @@ export interface Settlement<T> {
 export async function runWithRetries<T extends RetryItem>(
   batch: T[],
   deps: {
-    execute: ExecuteBatch;
+    /** Applies the commands in hand, handed over as they are (an ExecuteBatch takes them too). */
+    execute: (items: readonly T[]) => Promise<BatchOutcome>;
     settle: Settlement<T>;
     now: () => number;
     isStopping: () => boolean;
@@ -71,7 +72,7 @@ export async function runWithRetries<T extends RetryItem>(
       return false;
     });
     if (live.length === 0) return;
-    const outcome = await execute(live.map(({ command, identity }) => ({ command, identity })))
+    const outcome = await execute(live)
       // An executor that throws is a bug: its commands fail rather than wait forever.
       .catch((error: unknown): BatchOutcome => ({ kind: 'failed', error }));
     if (outcome.kind === 'committed') {

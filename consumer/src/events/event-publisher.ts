@@ -3,7 +3,11 @@ import {
   EVENTS_EXCHANGE,
   HEADER_REQUEST_ID,
 } from '@subscriptions/contracts';
-import { assertEventsExchange, closeConnectionWhenChannelDies } from '@subscriptions/platform';
+import {
+  assertEventsExchange,
+  closeConnectionWhenChannelDies,
+  runInTraceContext,
+} from '@subscriptions/platform';
 import type { OutboxEvent } from '@subscriptions/store';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
@@ -46,15 +50,19 @@ export function createEventPublisher(logger: Logger): EventPublisher & { close()
     async publish(events) {
       const target = channel;
       if (!target) throw new Error('no channel to publish events on');
-      for (const { event, requestId } of events) {
-        // A full socket buffer only delays: the confirms below wait for the broker either way.
-        target.publish(EVENTS_EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
-          persistent: true,
-          contentType: CLOUD_EVENTS_CONTENT_TYPE,
-          messageId: event.id,
-          timestamp: Math.floor(Date.parse(event.time) / 1000),
-          headers: requestId === null ? {} : { [HEADER_REQUEST_ID]: requestId },
-        });
+      for (const { event, requestId, traceContext } of events) {
+        // In the trace of the request that made the change: amqplib's span of the publish joins
+        // it, and its context goes into the headers. A full socket buffer only delays: the
+        // confirms below wait for the broker either way.
+        runInTraceContext(traceContext, () =>
+          target.publish(EVENTS_EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
+            persistent: true,
+            contentType: CLOUD_EVENTS_CONTENT_TYPE,
+            messageId: event.id,
+            timestamp: Math.floor(Date.parse(event.time) / 1000),
+            headers: requestId === null ? {} : { [HEADER_REQUEST_ID]: requestId },
+          }),
+        );
       }
       await target.waitForConfirms();
     },

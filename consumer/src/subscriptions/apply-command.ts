@@ -4,6 +4,7 @@ import type {
   Reply,
   ReplyError,
   SubscriptionCommand,
+  TraceContext,
 } from '@subscriptions/contracts';
 import {
   type AppliedChange,
@@ -32,6 +33,8 @@ export interface CommandIdentity {
   messageId?: string | undefined;
   idempotency?: { scope: string; key: string } | undefined;
   requestId?: string | undefined;
+  /** The trace of the request that sent it: its event is published in the same one. */
+  traceContext?: TraceContext | undefined;
 }
 
 export interface BatchItem {
@@ -274,7 +277,7 @@ async function applyPurchases(
   );
   creatable.forEach(({ index, command }, position) => {
     const id = ids[position] as number;
-    const { requestId } = (items[index] as BatchItem).identity;
+    const { requestId, traceContext } = (items[index] as BatchItem).identity;
     outcomes[index] = {
       reply: {
         ok: true,
@@ -288,7 +291,13 @@ async function applyPurchases(
       },
       result: { eventIndex: events.length },
     };
-    events.push({ subscriptionId: id, type: PURCHASE.event, version: 0, requestId });
+    events.push({
+      subscriptionId: id,
+      type: PURCHASE.event,
+      version: 0,
+      requestId,
+      traceContext,
+    });
   });
 }
 
@@ -335,8 +344,14 @@ async function applyStatusChanges(
       });
       return;
     }
-    const { requestId } = (items[index] as BatchItem).identity;
+    const { requestId, traceContext } = (items[index] as BatchItem).identity;
     outcomes[index] = { reply: { ok: true, subscription }, result: { eventIndex: events.length } };
-    events.push({ subscriptionId: id, type: STATUS_CHANGES[change].event, version, requestId });
+    events.push({
+      subscriptionId: id,
+      type: STATUS_CHANGES[change].event,
+      version,
+      requestId,
+      traceContext,
+    });
   });
 }

@@ -18,6 +18,9 @@ describe('consumer loadConfig', () => {
       EVENTS_ENABLED: true,
       METRICS_PORT: 9464,
       LOG_LEVEL: 'info',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+      OTEL_SDK_DISABLED: false,
     });
   });
 
@@ -43,6 +46,31 @@ describe('consumer loadConfig', () => {
       'AMQP_URL',
       'MYSQL_DATABASE',
       'MYSQL_PORT',
+    ]);
+  });
+
+  it('names each bad OpenTelemetry variable on a line of its own, with the others', () => {
+    let caught: unknown;
+    try {
+      loadConfig({
+        MYSQL_PORT: 'abc',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc',
+        OTEL_TRACES_SAMPLER: 'sometimes',
+        OTEL_TRACES_SAMPLER_ARG: '1.5',
+        OTEL_SDK_DISABLED: 'maybe',
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).problems.sort()).toEqual([
+      'MYSQL_PORT: Invalid input: expected number, received NaN',
+      'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL (OTLP over HTTP)',
+      'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: must be http/protobuf or http/json (gRPC is not supported)',
+      'OTEL_SDK_DISABLED: must be true or false',
+      'OTEL_TRACES_SAMPLER: must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio',
+      'OTEL_TRACES_SAMPLER_ARG: must be a number from 0 to 1',
     ]);
   });
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   COMMANDS,
   DIRECT_REPLY_QUEUE,
@@ -84,6 +85,16 @@ interface PendingCall {
   reject(error: AppError): void;
 }
 
+/**
+ * Ends a command's span with its outcome: `ok`, `accepted`, the code of the consumer's refusal,
+ * or, as an error of the span, the code of the failure that answered the caller.
+ */
+function endCommandSpan(span: Span, outcome: string, failure?: AppError): void {
+  span.setAttribute('subscriptions.command.outcome', outcome);
+  if (failure) span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+  span.end();
+}
+
 /** How a call waits: for the reply until the deadline, or for `waitMs` and then its confirm. */
 type CallMode = { kind: 'sync' } | { kind: 'async'; waitMs: number };
 
@@ -102,6 +113,7 @@ export function createRpcClient(deps: {
   maxPending?: number;
 }): RpcClient {
   const { timeoutMs, logger, maxPending = 10_000 } = deps;
+  const tracer = trace.getTracer('@subscriptions/producer');
   const pending = new Map<string, PendingCall>();
   let model: ChannelModel | undefined;
   /** Where new publishes go. */
@@ -345,6 +357,19 @@ export function createRpcClient(deps: {
     }
     const correlationId = randomUUID();
     const deadline = Date.now() + timeoutMs;
+    // The wait for the outcome, from the first publish to the reply (or the 202, or the 504):
+    // each publish is a span below it, and so is the consumer's side of the command.
+    const span = tracer.startSpan(`command ${command}`, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'subscriptions.command.type': command,
+        'subscriptions.command.id': commandId,
+        'subscriptions.command.mode': mode.kind,
+        'subscriptions.request.id': requestId,
+        'messaging.message.conversation_id': correlationId,
+      },
+    });
+    const traced = trace.setSpan(context.active(), span);
     const expires = mode.kind === 'sync';
     // A pure respond-async call waits for no reply, so it asks for none.
     const replyTo = mode.kind === 'async' && mode.waitMs === 0 ? undefined : DIRECT_REPLY_QUEUE;
@@ -359,7 +384,19 @@ export function createRpcClient(deps: {
         [HEADER_IDEMPOTENCY_SCOPE]: idempotency.scope,
       }),
     };
-    return new Promise<Reply | 'accepted'>((resolve, reject) => {
+    return new Promise<Reply | 'accepted'>((resolvePromise, rejectPromise) => {
+      // However the call settles, its span ends with it.
+      const resolve = (reply: Reply | 'accepted') => {
+        endCommandSpan(
+          span,
+          reply === 'accepted' ? 'accepted' : reply.ok ? 'ok' : reply.error.code,
+        );
+        resolvePromise(reply);
+      };
+      const reject = (error: AppError) => {
+        endCommandSpan(span, error.code, error);
+        rejectPromise(error);
+      };
       const call: PendingCall = {
         correlationId,
         channel: undefined,
@@ -398,38 +435,40 @@ export function createRpcClient(deps: {
           );
         }, timeoutMs),
         publishOn: (target) =>
-          target.publish(
-            EXCHANGE,
-            routingKeyFor(COMMANDS[command].queue),
-            content,
-            {
-              persistent: true,
-              mandatory: true,
-              contentType: 'application/json',
-              // The same message id on every publish: the consumer applies a command once.
-              messageId: commandId,
-              correlationId,
-              replyTo,
-              // A re-publish expires at the same deadline as the first.
-              ...(expires && { expiration: String(Math.max(1, deadline - Date.now())) }),
-              timestamp: Math.floor(Date.now() / 1000),
-              headers,
-            },
-            (error: Error | null) => {
-              if (pending.get(correlationId) !== call || call.channel !== target) return;
-              if (!error) {
-                call.inFlight = false;
-                call.confirmed = true;
-                if (call.acceptOnConfirm) {
-                  settle(correlationId);
-                  resolve('accepted');
+          context.with(traced, () =>
+            target.publish(
+              EXCHANGE,
+              routingKeyFor(COMMANDS[command].queue),
+              content,
+              {
+                persistent: true,
+                mandatory: true,
+                contentType: 'application/json',
+                // The same message id on every publish: the consumer applies a command once.
+                messageId: commandId,
+                correlationId,
+                replyTo,
+                // A re-publish expires at the same deadline as the first.
+                ...(expires && { expiration: String(Math.max(1, deadline - Date.now())) }),
+                timestamp: Math.floor(Date.now() / 1000),
+                headers,
+              },
+              (error: Error | null) => {
+                if (pending.get(correlationId) !== call || call.channel !== target) return;
+                if (!error) {
+                  call.inFlight = false;
+                  call.confirmed = true;
+                  if (call.acceptOnConfirm) {
+                    settle(correlationId);
+                    resolve('accepted');
+                  }
+                  return;
                 }
-                return;
-              }
-              // amqplib also fails every unconfirmed publish with "channel closed" when the
-              // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
-              if (error.message === 'message nacked') onNack(call);
-            },
+                // amqplib also fails every unconfirmed publish with "channel closed" when the
+                // channel goes; onChannelClosed answers those. Only a nack is the broker's no.
+                if (error.message === 'message nacked') onNack(call);
+              },
+            ),
           ),
         resolve,
         reject,
