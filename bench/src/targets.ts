@@ -55,14 +55,17 @@ export async function prepareTargets(
   benchOptions: BenchOptions,
   cleanup: Cleanup,
 ): Promise<Targets> {
-  const found = await findServiceProcesses();
+  const brokerUrl = new URL(benchOptions.amqpUrl.split(',')[0]?.trim() ?? '');
+  const found = await findServiceProcesses({
+    broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || 5672) },
+    database: benchOptions.mysql,
+  });
   const cappedDatabase =
     benchOptions.dbCpu.length > 0
       ? await startCappedDatabase({ bufferPool: benchOptions.dbBufferPool }, cleanup)
       : undefined;
   // Every scratch database goes on the capped server when there is one.
   const options = cappedDatabase ? { ...benchOptions, mysql: cappedDatabase.server } : benchOptions;
-  const { broker } = found;
   const database = cappedDatabase ? { name: 'mysql', pid: cappedDatabase.pid } : found.database;
   const services = (...subjects: (CpuSubject | undefined)[]) =>
     subjects.filter((subject): subject is CpuSubject => subject !== undefined);
@@ -70,7 +73,7 @@ export async function prepareTargets(
   const ours = options.spawn
     ? await spawnOurs(options, cleanup, { tokenIssuer })
     : await reachOurs(options);
-  ours.target.cpu.push(...services(broker, database));
+  ours.target.cpu.push(...services(found.broker, database));
   const oursWithProviderToken: Target | undefined = tokenIssuer && {
     ...ours.target,
     name: 'ours, RS256',
@@ -79,7 +82,7 @@ export async function prepareTargets(
   const withoutEvents = options.eventsCost
     ? await spawnOurs(options, cleanup, { events: false })
     : undefined;
-  withoutEvents?.target.cpu.push(...services(broker, database));
+  withoutEvents?.target.cpu.push(...services(found.broker, database));
   const oursWithoutEvents = withoutEvents?.target;
   if (!options.baseline) {
     return {
