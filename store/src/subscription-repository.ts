@@ -334,10 +334,13 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
       // One row a statement: each statement's header carries the id of its own row, or no row
       // when the user does not exist. Ids of a multi-row insert cannot be derived from the
       // first: a cluster's nodes space them by an increment that changes as nodes come and go.
+      // IGNORE turns the foreign key's refusal of a missing user into a row not inserted, so
+      // the statements after it still run; the row is well-formed by construction, so no other
+      // error can be ignored.
       for (const userId of purchases.userIds) {
         statements.push({
-          sql: 'INSERT INTO subscription (user_id, status_id, created_at) SELECT id, ?, ? FROM `user` WHERE id = ?',
-          values: [STATUS_IDS[purchases.status], purchases.now, userId],
+          sql: 'INSERT IGNORE INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
+          values: [userId, STATUS_IDS[purchases.status], purchases.now],
         });
       }
       const results = statements.length > 0 ? await transaction.run(statements) : [];
