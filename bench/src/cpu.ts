@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 /**
  * CPU time per answered request, by process. On a machine where every process shares the same
@@ -45,30 +45,60 @@ export async function startCpuAccount(subjects: readonly CpuSubject[]) {
   };
 }
 
+/** Inodes of the sockets listening on `port`, from the kernel's TCP tables. */
+async function listeningInodes(port: number): Promise<Set<string>> {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st ... inode: the local port is hex, state 0A is LISTEN.
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (fields[3] !== '0A' || local === undefined || fields[9] === undefined) continue;
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
 /**
- * The broker's and the database's processes, when they run on this machine (they are found by
- * name in /proc); their CPU counts against our stack and the baseline alike.
+ * The process listening on `port` of this machine, found by its socket: other servers of the
+ * same name (a test's private MariaDB, a private RabbitMQ cluster) may run beside the one the
+ * bench talks to, and charging one of those would count the wrong work.
  */
-export async function findServiceProcesses(): Promise<{
+async function findListeningProcess(name: string, port: number): Promise<CpuSubject | undefined> {
+  const inodes = await listeningInodes(port);
+  if (inodes.size === 0) return undefined;
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  for (const entry of entries.filter((candidate) => /^\d+$/.test(candidate))) {
+    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const link = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '');
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (inode !== undefined && inodes.has(inode)) return { name, pid: Number(entry) };
+    }
+  }
+  return undefined;
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/**
+ * The broker's and the database's processes, when they run on this machine: the ones listening
+ * on the ports the bench talks to. Their CPU counts against our stack and the baseline alike.
+ */
+export async function findServiceProcesses(services: {
+  broker: { host: string; port: number };
+  database: { host: string; port: number };
+}): Promise<{
   broker: CpuSubject | undefined;
   database: CpuSubject | undefined;
 }> {
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  const byName = new Map<string, number>();
-  await Promise.all(
-    entries
-      .filter((entry) => /^\d+$/.test(entry))
-      .map(async (entry) => {
-        const name = (await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '')).trim();
-        if (!byName.has(name)) byName.set(name, Number(entry));
-      }),
-  );
-  const find = (name: string, candidates: string[]) => {
-    const pid = candidates.map((candidate) => byName.get(candidate)).find(Boolean);
-    return pid === undefined ? undefined : { name, pid };
-  };
-  return {
-    broker: find('rabbitmq', ['beam.smp']),
-    database: find('mysql', ['mariadbd', 'mysqld']),
-  };
+  const find = (name: string, { host, port }: { host: string; port: number }) =>
+    LOCAL_HOSTS.has(host) ? findListeningProcess(name, port) : Promise.resolve(undefined);
+  const [broker, database] = await Promise.all([
+    find('rabbitmq', services.broker),
+    find('mysql', services.database),
+  ]);
+  return { broker, database };
 }

@@ -142,16 +142,34 @@ function renderCells(cells: readonly CellSummary[]): string {
 
 function renderRatios(summary: Summary): string {
   const table = formatTable(
-    ['db cpu', 'conn', 'req/s ours/baseline', 'p99 ours/baseline'],
+    [
+      'db cpu',
+      'conn',
+      'req/s ours/baseline',
+      'p99 ours/baseline',
+      'CPU µs ours: sum (by process)',
+      'CPU µs baseline: sum (by process)',
+    ],
     summary.ratios.map((ratio) => [
       ratio.dbCpu === undefined ? 'uncapped' : `${ratio.dbCpu} core`,
       String(ratio.connections),
       formatRatio(ratio.throughput),
       formatRatio(ratio.p99),
+      describeCpu(ratio.cpu.ours),
+      describeCpu(ratio.cpu.baseline),
     ]),
-    'rrrr',
+    'rrrrrr',
   );
-  return `Purchase, ours over the baseline (throughput below 1 and p99 above 1: we are slower)\n${table}`;
+  return `Purchase, ours over the baseline (throughput below 1 and p99 above 1: we are slower), with the CPU each design spent per answered purchase, all its processes together and each one\n${table}`;
+}
+
+/** `1055 (producer 443, consumer 202, rabbitmq 291, mysql 119)`; `-` when nothing was measured. */
+function describeCpu(account: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(account);
+  if (entries.length === 0) return '-';
+  const total = entries.reduce((sum, [, micros]) => sum + micros, 0);
+  const parts = entries.map(([name, micros]) => `${name} ${micros.toFixed(0)}`).join(', ');
+  return `${total.toFixed(0)} (${parts})`;
 }
 
 /** Each asynchronous cell beside the synchronous purchase at the same concurrency. */
@@ -342,20 +360,15 @@ function renderCpu(cells: readonly CellSummary[]): string | null {
   );
   if (purchases.length === 0) return null;
   const table = formatTable(
-    ['db cpu', 'target', 'conn', 'total µs', 'by process (µs)', 'consumer batches'],
-    purchases.map((cell) => {
-      const entries = Object.entries(cell.cpuMicrosPerRequest);
-      const total = entries.reduce((sum, [, micros]) => sum + micros, 0);
-      return [
-        cell.dbCpu === undefined ? '-' : String(cell.dbCpu),
-        cell.target,
-        String(cell.connections),
-        total.toFixed(0),
-        entries.map(([name, micros]) => `${name} ${micros.toFixed(0)}`).join(', '),
-        describeBatches(cell),
-      ];
-    }),
-    'rlrrll',
+    ['db cpu', 'target', 'conn', 'CPU µs: sum (by process)', 'consumer batches'],
+    purchases.map((cell) => [
+      cell.dbCpu === undefined ? '-' : String(cell.dbCpu),
+      cell.target,
+      String(cell.connections),
+      describeCpu(cell.cpuMicrosPerRequest),
+      describeBatches(cell),
+    ]),
+    'rlrll',
   );
   return `CPU per answered purchase (user + system time of each process over the measured window), and the consumer's mean batch\n${table}`;
 }

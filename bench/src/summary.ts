@@ -17,6 +17,8 @@ interface Ratio {
   throughput: number | null;
   /** Above 1: our slowest answers are slower than the plain API's. */
   p99: number | null;
+  /** CPU µs per answered purchase, by process (medians of the runs), ours and the baseline's. */
+  cpu: { ours: CpuAccount; baseline: CpuAccount };
 }
 
 export interface Summary {
@@ -122,6 +124,7 @@ function ratiosOf(cells: readonly CellSummary[]): Ratio[] {
             ...(ours.dbCpu !== undefined && { dbCpu: ours.dbCpu }),
             throughput: divide(ours.requestsPerSecond, baseline.requestsPerSecond),
             p99: divide(ours.latencyMs.p99, baseline.latencyMs.p99),
+            cpu: { ours: ours.cpuMicrosPerRequest, baseline: baseline.cpuMicrosPerRequest },
           },
         ]
       : [],

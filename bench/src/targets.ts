@@ -67,14 +67,17 @@ export async function prepareTargets(
   benchOptions: BenchOptions,
   cleanup: Cleanup,
 ): Promise<Targets> {
-  const found = await findServiceProcesses();
+  const brokerUrl = new URL(benchOptions.amqpUrl.split(',')[0]?.trim() ?? '');
+  const found = await findServiceProcesses({
+    broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || 5672) },
+    database: benchOptions.mysql,
+  });
   const cappedDatabase =
     benchOptions.dbCpu.length > 0
       ? await startCappedDatabase({ bufferPool: benchOptions.dbBufferPool }, cleanup)
       : undefined;
   // Every scratch database goes on the capped server when there is one.
   const options = cappedDatabase ? { ...benchOptions, mysql: cappedDatabase.server } : benchOptions;
-  const { broker } = found;
   const database = cappedDatabase ? { name: 'mysql', pid: cappedDatabase.pid } : found.database;
   const services = (...subjects: (CpuSubject | undefined)[]) =>
     subjects.filter((subject): subject is CpuSubject => subject !== undefined);
@@ -82,7 +85,7 @@ export async function prepareTargets(
   const ours = options.spawn
     ? await spawnOurs(options, cleanup, { tokenIssuer })
     : await reachOurs(options);
-  ours.target.cpu.push(...services(broker, database));
+  ours.target.cpu.push(...services(found.broker, database));
   const oursWithProviderToken: Target | undefined = tokenIssuer && {
     ...ours.target,
     name: 'ours, RS256',
@@ -91,11 +94,11 @@ export async function prepareTargets(
   const withoutEvents = options.eventsCost
     ? await spawnOurs(options, cleanup, { events: false })
     : undefined;
-  withoutEvents?.target.cpu.push(...services(broker, database));
+  withoutEvents?.target.cpu.push(...services(found.broker, database));
   const oursWithoutEvents = withoutEvents?.target;
   const traced = options.tracingCost ? await spawnTraced(options, cleanup) : undefined;
   for (const target of traced ? [traced.always, traced.tenth] : []) {
-    target.cpu.push(...services(broker, database));
+    target.cpu.push(...services(found.broker, database));
   }
   if (!options.baseline) {
     return {

@@ -12,7 +12,8 @@ import { createErrorHandler, notFound } from './http/error-handler';
 import { createEventsRouter } from './http/events-router';
 import { matchedRoutePath } from './http/matched-route';
 import { createRateLimit } from './http/rate-limit';
-import { requestId } from './http/request-id';
+import { assignRequestId } from './http/request-id';
+import { securityHeaders } from './http/security-headers';
 import { createSubscriptionsRouter } from './http/subscriptions-router';
 import type { ProducerMetrics } from './metrics';
 
@@ -39,19 +40,34 @@ export interface AppDeps {
 }
 
 /**
- * Times every request under its route template (`/api/v1/subscriptions/:id`), never its raw
- * path, so ids do not explode the label set. Routers name their routes in `res.locals.route`
- * (an error answered after leaving a router no longer knows its route otherwise).
+ * What every request gets before anything else runs: its request id, the security headers, and
+ * on finishing its timing under its route template (`/api/v1/subscriptions/:id`, never the raw
+ * path, so ids do not explode the label set) and its access log line. One middleware, one
+ * `finish` listener: each layer Express passes through costs every request. Routers name their
+ * routes in `res.locals.route` (an error answered after leaving a router no longer knows its
+ * route otherwise).
  */
-function measure(metrics: ProducerMetrics): RequestHandler {
+function prepareEveryRequest(metrics: ProducerMetrics, logger: Logger): RequestHandler {
+  const secure = securityHeaders(
+    helmet({
+      contentSecurityPolicy: {
+        // The docs page must work over plain HTTP too (a local run, compose), so no upgrade.
+        directives: { upgradeInsecureRequests: null },
+      },
+    }),
+  );
+  const log = accessLog(logger);
   return (req, res, next) => {
-    const stop = metrics.httpDuration.startTimer();
+    assignRequestId(req, res);
+    secure(res);
+    const started = process.hrtime.bigint();
     res.on('finish', () => {
-      stop({
-        method: req.method,
-        route: routeLabel(req, res),
-        status_code: String(res.statusCode),
-      });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      metrics.httpDuration.observe(
+        { method: req.method, route: routeLabel(req, res), status_code: String(res.statusCode) },
+        ms / 1000,
+      );
+      log(req, res, ms);
     });
     next();
   };
@@ -73,17 +89,21 @@ export function createApp(deps: AppDeps): Express {
   // Answers are never cached by validators; hashing every body for an ETag is wasted work.
   app.set('etag', false);
 
-  app.use(requestId);
-  app.use(measure(metrics));
+  app.use(prepareEveryRequest(metrics, logger));
+
+  // The API first: its writes are the busy path, and every route before them is a match tried.
   app.use(
-    helmet({
-      contentSecurityPolicy: {
-        // The docs page must work over plain HTTP too (a local run, compose), so no upgrade.
-        directives: { upgradeInsecureRequests: null },
-      },
-    }),
+    '/api/v1',
+    authenticate,
+    ...(rateLimitPerMinute > 0 ? [createRateLimit(rateLimitPerMinute)] : []),
   );
-  app.use(accessLog(logger));
+  const accepted = createAcceptedCommands({ capacity: ACCEPTED_COMMANDS_KEPT, retentionMs });
+  app.use(
+    '/api/v1/subscriptions',
+    createSubscriptionsRouter({ rpc, queries, metrics, commandIds, accepted, rpcTimeoutMs }),
+  );
+  app.use('/api/v1/commands', createCommandsRouter({ queries, commandIds, retentionMs }));
+  app.use('/api/v1/events', createEventsRouter({ queries }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -92,20 +112,10 @@ export function createApp(deps: AppDeps): Express {
     const ready = await isReady();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
   });
-
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-
   app.use('/api', createDocsRouter());
-  app.use('/api/v1', authenticate, createRateLimit(rateLimitPerMinute));
-  const accepted = createAcceptedCommands({ capacity: ACCEPTED_COMMANDS_KEPT, retentionMs });
-  app.use(
-    '/api/v1/subscriptions',
-    createSubscriptionsRouter({ rpc, queries, metrics, commandIds, accepted, rpcTimeoutMs }),
-  );
-  app.use('/api/v1/commands', createCommandsRouter({ queries, commandIds, retentionMs }));
-  app.use('/api/v1/events', createEventsRouter({ queries }));
 
   app.use(notFound);
   app.use(createErrorHandler(logger));

@@ -71,24 +71,23 @@ export interface AppliedChange {
  */
 export interface SubscriptionTransaction {
   /**
-   * What a batch must know before it changes anything: the commands recorded before (by their
-   * record key), the Idempotency-Keys used before (by their hash, hex), the users that exist.
+   * The first round trip of a batch: what it must know (the commands recorded before, by their
+   * record key; the Idempotency-Keys used before, by their hash, hex) and, in the same trip, a
+   * new subscription in `status` for each purchase's user id, or `null` where no such user
+   * exists. The purchases go ahead before the answers are known, so a purchase the batch does
+   * not apply after all (a repeat of a recorded command) must be withdrawn before the commit.
    */
-  lookUp(query: {
+  lookUpAndPurchase(query: {
     records: readonly CommandRecordKey[];
     keys: readonly Buffer[];
-    userIds: readonly number[];
+    purchases: { userIds: readonly number[]; status: SubscriptionStatus; now: Date };
   }): Promise<{
     recorded: Map<string, StoredResult>;
     keyed: Map<string, KeyedResult>;
-    users: Set<number>;
+    created: (number | null)[];
   }>;
-  /** Creates one subscription in `status` per user id, in one statement; returns their ids in order. */
-  insertSubscriptions(
-    userIds: readonly number[],
-    status: SubscriptionStatus,
-    now: Date,
-  ): Promise<number[]>;
+  /** Sent with the commit: deletes subscriptions this transaction created and does not keep. */
+  withdrawPurchases(ids: readonly number[]): void;
   /**
    * Applies the updates in order (one subscription may appear twice), each deciding its
    * transition atomically, and reads each row right after its update.
@@ -316,7 +315,7 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
   /** The changes `appendEvents` wrote, by index: what `{ eventIndex }` results point at. */
   const appended: AppliedChange[] = [];
   return {
-    async lookUp({ records, keys, userIds }) {
+    async lookUpAndPurchase({ records, keys, purchases }) {
       const statements: Statement[] = [];
       if (records.length > 0) {
         statements.push({
@@ -336,13 +335,21 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
           values: [keys],
         });
       }
-      if (userIds.length > 0) {
-        statements.push({ sql: 'SELECT id FROM `user` WHERE id IN (?)', values: [userIds] });
+      // One row a statement: each statement's header carries the id of its own row, or no row
+      // when the user does not exist. Ids of a multi-row insert cannot be derived from the
+      // first: a cluster's nodes space them by an increment that changes as nodes come and go.
+      // IGNORE turns the foreign key's refusal of a missing user into a row not inserted, so
+      // the statements after it still run; the row is well-formed by construction, so no other
+      // error can be ignored.
+      for (const userId of purchases.userIds) {
+        statements.push({
+          sql: 'INSERT IGNORE INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
+          values: [userId, STATUS_IDS[purchases.status], purchases.now],
+        });
       }
       const results = statements.length > 0 ? await transaction.run(statements) : [];
       const recordRows = (records.length > 0 ? results.shift() : []) as RecordRow[];
       const keyRows = (keys.length > 0 ? results.shift() : []) as KeyRow[];
-      const userRows = (userIds.length > 0 ? results.shift() : []) as RowDataPacket[];
       return {
         recorded: new Map(
           recordRows.map((row) => [
@@ -356,22 +363,15 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
             { ...storedResult(row), requestHash: row.request_hash },
           ]),
         ),
-        users: new Set(userRows.map((row) => Number(row['id']))),
+        created: (results as ResultSetHeader[]).map((result) =>
+          result.affectedRows === 1 ? result.insertId : null,
+        ),
       };
     },
 
-    async insertSubscriptions(userIds, status, now) {
-      if (userIds.length === 0) return [];
-      // One row a statement, all in one round trip: each statement's header carries the id of
-      // its own row. Ids of a multi-row insert cannot be derived from the first: a cluster's
-      // nodes space them by an increment that changes as nodes come and go.
-      const results = (await transaction.run(
-        userIds.map((userId) => ({
-          sql: 'INSERT INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
-          values: [userId, STATUS_IDS[status], now],
-        })),
-      )) as ResultSetHeader[];
-      return results.map((result) => result.insertId);
+    withdrawPurchases(ids) {
+      if (ids.length === 0) return;
+      transaction.defer({ sql: 'DELETE FROM subscription WHERE id IN (?)', values: [ids] });
     },
 
     async changeStatuses(updates, now) {

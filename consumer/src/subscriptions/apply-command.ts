@@ -152,7 +152,13 @@ async function applyBatch(
 ): Promise<Reply[]> {
   const deliveryKeys = items.map(deliveryKeysOf);
   const hashes = items.map(({ command }) => requestHashOf(command));
-  const { recorded, keyed, users } = await tx.lookUp({
+  // Every purchase a caller may make goes ahead in the first round trip, beside the look-ups
+  // that say whether it repeats a command seen before: one round trip fewer per batch. The few
+  // that do repeat one are withdrawn below, before the commit.
+  const purchases = items.flatMap(({ command }, index) =>
+    command.name === 'purchase' && mayPurchase(command) ? [index] : [],
+  );
+  const { recorded, keyed, created } = await tx.lookUpAndPurchase({
     records: unique(
       deliveryKeys.map(({ record }) => record),
       recordKeyText,
@@ -161,14 +167,16 @@ async function applyBatch(
       deliveryKeys.map(({ keyHash }) => keyHash),
       (hash) => hash.toString('hex'),
     ),
-    userIds: [
-      ...new Set(
-        items.flatMap(({ command }) =>
-          command.name === 'purchase' && mayPurchase(command) ? [command.body.user_id] : [],
-        ),
-      ),
-    ],
+    purchases: {
+      userIds: purchases.map((index) => (items[index]?.command.body as PurchaseCommand).user_id),
+      status: PURCHASE.to,
+      now,
+    },
   });
+  /** The subscription each purchase created, by its item's index; null: no such user. */
+  const subscriptionIds = new Map(
+    purchases.map((index, position) => [index, created[position] ?? null]),
+  );
 
   const outcomes: (Outcome | undefined)[] = items.map(() => undefined);
   /** The first delivery of each command in this batch; the others repeat it. */
@@ -197,7 +205,10 @@ async function applyBatch(
   });
 
   const events: AppliedChange[] = [];
-  await applyPurchases(tx, items, toApply, users, outcomes, events, now);
+  const kept = applyPurchases(items, toApply, subscriptionIds, outcomes, events, now);
+  tx.withdrawPurchases(
+    [...subscriptionIds.values()].filter((id): id is number => id !== null && !kept.has(id)),
+  );
   await applyStatusChanges(tx, items, toApply, outcomes, events, now);
   tx.appendEvents(events, now);
 
@@ -245,39 +256,35 @@ const mayPurchase = ({
   body: PurchaseCommand;
 }) => actingUserId === undefined || actingUserId === body.user_id;
 
-/** Purchases of the batch, in one multi-row insert whatever their number. */
-async function applyPurchases(
-  tx: SubscriptionTransaction,
+/**
+ * Purchases of the batch, from the subscriptions the first round trip created: a command that
+ * may purchase gets the one created for it, or `user_not_found` when there was none to create.
+ * Returns the ids it kept; any other subscription created for the batch is to be withdrawn.
+ */
+function applyPurchases(
   items: readonly BatchItem[],
   toApply: readonly number[],
-  users: ReadonlySet<number>,
+  subscriptionIds: ReadonlyMap<number, number | null>,
   outcomes: (Outcome | undefined)[],
   events: AppliedChange[],
   now: Date,
-): Promise<void> {
-  const creatable = toApply.flatMap((index) => {
-    const { command } = items[index] as BatchItem;
-    if (command.name !== 'purchase') return [];
+): Set<number> {
+  const kept = new Set<number>();
+  for (const index of toApply) {
+    const { command, identity } = items[index] as BatchItem;
+    if (command.name !== 'purchase') continue;
     if (!mayPurchase(command)) {
       const message = 'a user may purchase only for themselves';
       outcomes[index] = refusal({ code: 'forbidden', message });
-      return [];
+      continue;
     }
-    if (!users.has(command.body.user_id)) {
+    const id = subscriptionIds.get(index) ?? null;
+    if (id === null) {
       const message = `user ${command.body.user_id} does not exist`;
       outcomes[index] = refusal({ code: 'user_not_found', message });
-      return [];
+      continue;
     }
-    return [{ index, command }];
-  });
-  const ids = await tx.insertSubscriptions(
-    creatable.map(({ command }) => command.body.user_id),
-    PURCHASE.to,
-    now,
-  );
-  creatable.forEach(({ index, command }, position) => {
-    const id = ids[position] as number;
-    const { requestId, traceContext } = (items[index] as BatchItem).identity;
+    kept.add(id);
     outcomes[index] = {
       reply: {
         ok: true,
@@ -295,10 +302,11 @@ async function applyPurchases(
       subscriptionId: id,
       type: PURCHASE.event,
       version: 0,
-      requestId,
-      traceContext,
+      requestId: identity.requestId,
+      traceContext: identity.traceContext,
     });
-  });
+  }
+  return kept;
 }
 
 /**

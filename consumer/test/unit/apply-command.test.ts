@@ -31,11 +31,16 @@ function fakeRepository(rows: {
     events: [] as AppliedChange[],
     records: [] as CommandRecord[],
     keys: [] as KeyRecord[],
+    withdrawn: [] as number[],
   };
   let nextId = 100;
   const tx: SubscriptionTransaction = {
-    lookUp: async () => ({ recorded: rows.recorded, keyed: new Map(), users: new Set(rows.users) }),
-    insertSubscriptions: async (userIds) => userIds.map(() => nextId++),
+    lookUpAndPurchase: async ({ purchases }) => ({
+      recorded: rows.recorded,
+      keyed: new Map(),
+      created: purchases.userIds.map((userId) => (rows.users.includes(userId) ? nextId++ : null)),
+    }),
+    withdrawPurchases: (ids) => void written.withdrawn.push(...ids),
     changeStatuses: async (updates: readonly StatusUpdate[]) =>
       updates.map(({ id }) => rows.statuses[id] as StatusUpdateResult),
     appendEvents: (events) => void written.events.push(...events),
@@ -141,6 +146,8 @@ describe('a batch of commands', () => {
       ['SUBSCRIPTION_CANCELED', 10],
     ]);
     expect(written.keys).toHaveLength(1);
+    // Created in the first round trip beside the look-ups, the repeats' subscriptions go again.
+    expect(written.withdrawn).toEqual([102, 103, 104]);
   });
 });
 

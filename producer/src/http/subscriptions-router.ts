@@ -1,6 +1,6 @@
 import type { CommandName, Reply, Subscription } from '@subscriptions/contracts';
 import { DatabaseUnavailableError, type SubscriptionQueries } from '@subscriptions/store';
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { RpcClient } from '../broker/rpc-client';
 import type { AcceptedCommand, AcceptedCommands } from '../commands/accepted-commands';
 import type { CommandIds, CommandTicket } from '../commands/command-ids';
@@ -9,6 +9,7 @@ import type { ProducerMetrics } from '../metrics';
 import { confinedUserOf, principalOf } from './auth';
 import { commandLocation, commandResource, POLL_AFTER_SECONDS, unwrap } from './command-outcome';
 import { createInFlightKeys, readIdempotencyKey } from './idempotency';
+import { createJsonBody, requireJson } from './json-body';
 import { nameRoute } from './matched-route';
 import { readPreference } from './prefer';
 import {
@@ -19,23 +20,6 @@ import {
   subscriptionPathSchema,
 } from './schemas';
 import { parseOrThrow } from './validation';
-
-/** The largest body accepted (docs/api.md, "Status codes"); a larger one answers 413. */
-const BODY_LIMIT = '16kb';
-const JSON_TYPES = ['application/json', 'application/*+json'];
-
-/** Writes must say they are JSON; anything else is refused before the body is read. */
-const requireJson: RequestHandler = (req, _res, next) => {
-  // `req.is` is false for another type and null when there is no body: a JSON request with an
-  // empty body goes on to validation (400), a request that declares no type at all is a 415.
-  if (!req.get('content-type') || req.is(JSON_TYPES) === false) {
-    next(new AppError('unsupported_media_type', 'send the body as application/json'));
-    return;
-  }
-  next();
-};
-
-const parseJson = express.json({ limit: BODY_LIMIT, type: JSON_TYPES });
 
 /** Reads by a caller who is not admin see only their own subscriptions; others look absent. */
 function ownerFilter(res: Response): number | undefined {
@@ -63,6 +47,7 @@ export function createSubscriptionsRouter(deps: {
   const { rpc, queries, metrics, commandIds, accepted, rpcTimeoutMs } = deps;
   const router = Router();
   const inFlight = createInFlightKeys();
+  const parseJson = createJsonBody();
 
   /** 202 with the command to poll (RFC 7240). */
   function answerAccepted(res: Response, commandId: string, ticket: CommandTicket): void {
@@ -189,6 +174,27 @@ export function createSubscriptionsRouter(deps: {
     }
   }
 
+  // The writes first: they are the busy routes, and each route passed is a match tried.
+  router.post('/', nameRoute, requireJson, parseJson, async (req, res) => {
+    const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');
+    const principal = principalOf(res);
+    if (!principal.admin && body.user_id !== principal.userId) {
+      throw new AppError('forbidden', 'a token may purchase only for its own user_id');
+    }
+    await send(req, res, 'purchase', body, (subscription) =>
+      res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription),
+    );
+  });
+
+  router.put('/:id/status', nameRoute, requireJson, parseJson, async (req, res) => {
+    const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
+    const body = parseOrThrow(statusChangeRequestSchema, req.body, 'body');
+    const command = body.canceled ? 'cancel' : 'restart';
+    await send(req, res, command, { subscription_id: id }, (subscription) =>
+      res.status(200).json(subscription),
+    );
+  });
+
   router.get('/', nameRoute, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query, 'query');
     const principal = principalOf(res);
@@ -217,26 +223,6 @@ export function createSubscriptionsRouter(deps: {
     const events = await queries.findHistory(id, ownerFilter(res));
     if (!events) throw notFound(id);
     res.json({ data: events });
-  });
-
-  router.post('/', nameRoute, requireJson, parseJson, async (req, res) => {
-    const body = parseOrThrow(purchaseRequestSchema, req.body, 'body');
-    const principal = principalOf(res);
-    if (!principal.admin && body.user_id !== principal.userId) {
-      throw new AppError('forbidden', 'a token may purchase only for its own user_id');
-    }
-    await send(req, res, 'purchase', body, (subscription) =>
-      res.status(201).location(`/api/v1/subscriptions/${subscription.id}`).json(subscription),
-    );
-  });
-
-  router.put('/:id/status', nameRoute, requireJson, parseJson, async (req, res) => {
-    const { id } = parseOrThrow(subscriptionPathSchema, req.params, 'path');
-    const body = parseOrThrow(statusChangeRequestSchema, req.body, 'body');
-    const command = body.canceled ? 'cancel' : 'restart';
-    await send(req, res, command, { subscription_id: id }, (subscription) =>
-      res.status(200).json(subscription),
-    );
   });
 
   return router;
