@@ -107,7 +107,7 @@ export interface SubscriptionTransaction {
   recordKeys(keys: readonly KeyRecord[]): void;
 }
 
-/** `commandRecordKey` as text, to find a record in the maps `lookUp` answers. */
+/** `commandRecordKey` as text, to find a record in the maps `lookUpAndPurchase` answers. */
 export const recordKeyText = ({ acceptedAt, idHash }: CommandRecordKey) =>
   `${acceptedAt}:${idHash.toString('hex')}`;
 
