@@ -14,9 +14,10 @@ import {
   type KeyedRequest,
   LIFECYCLE,
   measureKeyedLoad,
+  sendKeyed,
   startKeyedLoad,
 } from '../http/keyed-load';
-import { isSuccess, printFigures, sendPurchase, sendStatusChange } from '../http/load';
+import { isSuccess, printFigures } from '../http/load';
 import {
   auditEvents,
   type EventSubscriber,
@@ -273,15 +274,7 @@ async function auditRepeats(api: Api, requests: readonly KeyedRequest[]): Promis
     await Promise.all(
       applied.slice(index, index + 20).map(async (request) => {
         const first = request.final as NonNullable<KeyedRequest['final']>;
-        const repeat =
-          request.kind === 'purchase'
-            ? await sendPurchase(api, request.userId, request.key)
-            : await sendStatusChange(
-                api,
-                request.subscriptionId as number,
-                request.kind,
-                request.key,
-              );
+        const repeat = await sendKeyed(api, request);
         const was = first.body as SubscriptionBody;
         const is = repeat.body as SubscriptionBody | undefined;
         if (

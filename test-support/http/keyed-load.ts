@@ -77,15 +77,7 @@ export function startKeyedLoad(options: KeyedLoadOptions): KeyedLoad {
     const api = apis[request.api] as Api;
     const giveUpAt = performance.now() + giveUpMs;
     for (;;) {
-      const answer =
-        request.kind === 'purchase'
-          ? await sendPurchase(api, request.userId, request.key)
-          : await sendStatusChange(
-              api,
-              request.subscriptionId as number,
-              request.kind,
-              request.key,
-            );
+      const answer = await sendKeyed(api, request);
       request.attempts.push(answer);
       if ((answer.status === 0 && !retryUnanswered) || !isRetryable(answer)) {
         request.final = answer;
@@ -256,4 +248,11 @@ export async function auditKeyedLoad(
     }
   }
   return problems;
+}
+
+/** Sends a keyed request's command (again) with its Idempotency-Key. */
+export function sendKeyed(api: Api, request: KeyedRequest): Promise<Answer> {
+  return request.kind === 'purchase'
+    ? sendPurchase(api, request.userId, request.key)
+    : sendStatusChange(api, request.subscriptionId as number, request.kind, request.key);
 }
