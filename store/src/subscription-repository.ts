@@ -191,21 +191,35 @@ const INSERT_RECORDS = `INSERT INTO command_record
 /** Keeps the first record of a command id: a late dead letter adds none to an applied command. */
 const INSERT_RECORDS_UNLESS_THERE = `${INSERT_RECORDS} ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
 
-export function createSubscriptionRepository(pool: Pool): SubscriptionRepository {
-  const travel = statementTravelOf(pool);
+/** What to take as known of the server instead of asking it. */
+export interface RepositoryOptions {
+  /**
+   * Whether a multi-row insert can answer its rows' ids (`INSERT ... RETURNING`: MariaDB yes,
+   * MySQL no). Asked of the server when not given; tests set `false` to run MySQL's statements
+   * on MariaDB.
+   */
+  insertReturning?: boolean;
+}
+
+export function createSubscriptionRepository(
+  pool: Pool,
+  options: RepositoryOptions = {},
+): SubscriptionRepository {
+  const traitsOfServer = serverTraitsOf(pool);
   return {
     async inTransaction(work) {
-      let how: StatementTravel;
+      let traits: ServerTraits;
       try {
-        how = await travel();
+        traits = await traitsOfServer();
       } catch (error) {
         return { kind: classifyDatabaseError(error), error };
       }
+      const insertReturning = options.insertReturning ?? traits.insertReturning;
       return runTransaction(
         pool,
         STATEMENT_TIMEOUT_MS,
-        (transaction) => work(bindTransaction(transaction)),
-        how,
+        (transaction) => work(bindTransaction(transaction, { insertReturning })),
+        traits.travel,
       );
     },
 
@@ -270,20 +284,34 @@ function storedResult(row: CommandRecordRow & { event_id: number | string | null
 
 const SELECT_SUBSCRIPTION = `${SELECT_SUBSCRIPTIONS} WHERE s.id = ?`;
 
+/** What transactions on a pool do differently by server. */
+interface ServerTraits {
+  /** One by one on a MariaDB Galera node, packed elsewhere (transaction.ts says why). */
+  travel: StatementTravel;
+  /** MariaDB's inserts can answer the rows they wrote (`RETURNING`); MySQL's cannot. */
+  insertReturning: boolean;
+}
+
 /**
- * How transactions on this pool send their statements: one by one on a MariaDB Galera node,
- * packed elsewhere (transaction.ts says why). Asked of the server once; asked again after a
- * failure, so a database that is away at start is asked when it returns.
+ * Asks the server once what it is; asks again after a failure, so a database that is away at
+ * start is asked when it returns.
  */
-function statementTravelOf(pool: Pool): () => Promise<StatementTravel> {
-  let known: Promise<StatementTravel> | undefined;
+function serverTraitsOf(pool: Pool): () => Promise<ServerTraits> {
+  let known: Promise<ServerTraits> | undefined;
   return () => {
     known ??= pool
       .query<RowDataPacket[]>({
-        sql: "SHOW VARIABLES LIKE 'wsrep_on'",
+        sql: "SHOW VARIABLES WHERE Variable_name IN ('version', 'wsrep_on')",
         timeout: STATEMENT_TIMEOUT_MS,
       })
-      .then(([rows]): StatementTravel => (rows[0]?.['Value'] === 'ON' ? 'one-by-one' : 'packed'))
+      .then(([rows]): ServerTraits => {
+        const value = (name: string) =>
+          String(rows.find((row) => row['Variable_name'] === name)?.['Value'] ?? '');
+        return {
+          travel: value('wsrep_on') === 'ON' ? 'one-by-one' : 'packed',
+          insertReturning: value('version').includes('MariaDB'),
+        };
+      })
       .catch((error: unknown) => {
         known = undefined;
         throw error;
@@ -311,7 +339,31 @@ function eventIdOf(
   );
 }
 
-function bindTransaction(transaction: Transaction): SubscriptionTransaction {
+interface CreatedRow extends RowDataPacket {
+  id: number;
+  user_id: number;
+}
+
+/**
+ * The new subscription of each purchase, from the rows one insert answered: a user's rows in
+ * turn to that user's purchases (they are alike but for their ids), and `null` to a purchase
+ * whose user got no row (there is no such user).
+ */
+function idsByUser(userIds: readonly number[], rows: readonly CreatedRow[]): (number | null)[] {
+  const ids = new Map<number, number[]>();
+  for (const row of rows) {
+    const userId = Number(row.user_id);
+    const list = ids.get(userId) ?? [];
+    list.push(Number(row.id));
+    ids.set(userId, list);
+  }
+  return userIds.map((userId) => ids.get(userId)?.shift() ?? null);
+}
+
+function bindTransaction(
+  transaction: Transaction,
+  server: { insertReturning: boolean },
+): SubscriptionTransaction {
   /** The changes `appendEvents` wrote, by index: what `{ eventIndex }` results point at. */
   const appended: AppliedChange[] = [];
   return {
@@ -335,17 +387,28 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
           values: [keys],
         });
       }
-      // One row a statement: each statement's header carries the id of its own row, or no row
-      // when the user does not exist. Ids of a multi-row insert cannot be derived from the
-      // first: a cluster's nodes space them by an increment that changes as nodes come and go.
+      const { userIds } = purchases;
+      const status = STATUS_IDS[purchases.status];
       // IGNORE turns the foreign key's refusal of a missing user into a row not inserted, so
-      // the statements after it still run; the row is well-formed by construction, so no other
-      // error can be ignored.
-      for (const userId of purchases.userIds) {
+      // the other rows and the statements after them still go in; the rows are well-formed by
+      // construction, so no other error can be ignored. The ids cannot be derived from the
+      // first row's: a cluster's nodes space them by an increment that changes as nodes come
+      // and go. So the insert answers its rows where the server can (one statement), and
+      // elsewhere each row goes in a statement of its own whose header carries its id.
+      const returning = server.insertReturning && userIds.length > 0;
+      if (returning) {
         statements.push({
-          sql: 'INSERT IGNORE INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
-          values: [userId, STATUS_IDS[purchases.status], purchases.now],
+          sql: `INSERT IGNORE INTO subscription (user_id, status_id, created_at) VALUES ?
+                RETURNING id, user_id`,
+          values: [userIds.map((userId) => [userId, status, purchases.now])],
         });
+      } else {
+        for (const userId of userIds) {
+          statements.push({
+            sql: 'INSERT IGNORE INTO subscription (user_id, status_id, created_at) VALUES (?, ?, ?)',
+            values: [userId, status, purchases.now],
+          });
+        }
       }
       const results = statements.length > 0 ? await transaction.run(statements) : [];
       const recordRows = (records.length > 0 ? results.shift() : []) as RecordRow[];
@@ -363,9 +426,11 @@ function bindTransaction(transaction: Transaction): SubscriptionTransaction {
             { ...storedResult(row), requestHash: row.request_hash },
           ]),
         ),
-        created: (results as ResultSetHeader[]).map((result) =>
-          result.affectedRows === 1 ? result.insertId : null,
-        ),
+        created: returning
+          ? idsByUser(userIds, results[0] as CreatedRow[])
+          : (results as ResultSetHeader[]).map((result) =>
+              result.affectedRows === 1 ? result.insertId : null,
+            ),
       };
     },
 
