@@ -1,4 +1,4 @@
-import { measureCell, type Cell, type Durations, type Measurement } from './load';
+import { measureCell, settle, type Cell, type Durations, type Measurement } from './load';
 import { createBacklog } from './backlog';
 import { asyncPurchaseRequests, mixRequests, purchaseRequests, readRequests } from './scenarios';
 import type { Target, Targets } from './targets';
@@ -12,12 +12,16 @@ interface MatrixSettings extends Durations {
   dbCpu: readonly number[];
 }
 
+/** How much longer than a cell's warm-up each design's load runs, unmeasured, before run 1. */
+const SETTLE_WARMUPS = 5;
+
 export class Interrupted extends Error {
   override name = 'Interrupted';
 }
 
 /**
- * Every run measures, for each concurrency, our purchase, the baseline's purchase, our
+ * Before the first run, each design takes a few warm-ups' worth of its first cell's load,
+ * unmeasured. Every run measures, for each concurrency, our purchase, the baseline's purchase, our
  * asynchronous purchase and our mix, one after the other: drift on a noisy machine then hits
  * both sides of a ratio alike. With a capped database, each run goes through the budgets, and
  * for each measures the purchases of every design at each concurrency under that same cap.
@@ -34,6 +38,14 @@ export async function runMatrix(
   signal: AbortSignal,
   onMeasured: (measurement: Measurement, run: number) => void,
 ): Promise<Measurement[][]> {
+  const settled = new Set<Target>();
+  for (const cell of cellsOf(targets, settings, 1)) {
+    if (settled.has(cell.target)) continue;
+    settled.add(cell.target);
+    if (cell.dbCpu !== undefined) await targets.cappedDatabase?.cap.limit(cell.dbCpu);
+    await settle(cell, SETTLE_WARMUPS * settings.warmupSeconds, signal);
+    if (signal.aborted) throw new Interrupted('interrupted');
+  }
   const runs: Measurement[][] = [];
   for (let run = 1; run <= settings.runs; run += 1) {
     const measured: Measurement[] = [];
