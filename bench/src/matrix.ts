@@ -12,7 +12,7 @@ interface MatrixSettings extends Durations {
   dbCpu: readonly number[];
 }
 
-/** How much longer than a cell's warm-up each design's load runs, unmeasured, before run 1. */
+/** How many warm-ups' worth of its load each design takes, unmeasured, before run 1. */
 const SETTLE_WARMUPS = 5;
 
 export class Interrupted extends Error {

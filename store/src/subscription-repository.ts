@@ -191,7 +191,7 @@ const INSERT_RECORDS = `INSERT INTO command_record
 /** Keeps the first record of a command id: a late dead letter adds none to an applied command. */
 const INSERT_RECORDS_UNLESS_THERE = `${INSERT_RECORDS} ON DUPLICATE KEY UPDATE accepted_at = accepted_at`;
 
-/** What to take as known of the server instead of asking it. */
+/** What to take as known of the server, over what it answers. */
 export interface RepositoryOptions {
   /**
    * Whether a multi-row insert can answer its rows' ids (`INSERT ... RETURNING`: MariaDB yes,
@@ -326,7 +326,7 @@ function serverTraitsOf(pool: Pool): () => Promise<ServerTraits> {
  * ids the server, or a cluster's node, handed out. One join of all of them: a look-up of its
  * own for each record cost the server about twice the insert itself.
  */
-function recordsOfChanges(
+function insertRecordsOfChanges(
   changes: readonly { change: AppliedChange; key: CommandRecordKey }[],
   now: Date,
 ): Statement {
@@ -358,7 +358,7 @@ interface CreatedRow extends RowDataPacket {
  * turn to that user's purchases (they are alike but for their ids), and `null` to a purchase
  * whose user got no row (there is no such user).
  */
-function idsByUser(userIds: readonly number[], rows: readonly CreatedRow[]): (number | null)[] {
+function createdIdsOf(userIds: readonly number[], rows: readonly CreatedRow[]): (number | null)[] {
   const ids = new Map<number, number[]>();
   for (const row of rows) {
     const userId = Number(row.user_id);
@@ -398,12 +398,9 @@ function bindTransaction(
       }
       const { userIds } = purchases;
       const status = STATUS_IDS[purchases.status];
-      // IGNORE turns the foreign key's refusal of a missing user into a row not inserted, so
-      // the other rows and the statements after them still go in; the rows are well-formed by
-      // construction, so no other error can be ignored. The ids cannot be derived from the
-      // first row's: a cluster's nodes space them by an increment that changes as nodes come
-      // and go. So the insert answers its rows where the server can (one statement), and
-      // elsewhere each row goes in a statement of its own whose header carries its id.
+      // IGNORE: a missing user's row is not inserted, and the rest goes on (no other error can
+      // arise from these rows). Ids come from the rows, never from a step (a cluster's nodes
+      // change theirs): the insert answers them where it can, else each row is a statement.
       const returning = server.insertReturning && userIds.length > 0;
       if (returning) {
         statements.push({
@@ -436,7 +433,7 @@ function bindTransaction(
           ]),
         ),
         created: returning
-          ? idsByUser(userIds, results[0] as CreatedRow[])
+          ? createdIdsOf(userIds, results[0] as CreatedRow[])
           : (results as ResultSetHeader[]).map((result) =>
               result.affectedRows === 1 ? result.insertId : null,
             ),
@@ -528,7 +525,7 @@ function bindTransaction(
         ]);
       }
       if (others.length > 0) transaction.defer({ sql: INSERT_RECORDS, values: [others] });
-      if (changes.length > 0) transaction.defer(recordsOfChanges(changes, now));
+      if (changes.length > 0) transaction.defer(insertRecordsOfChanges(changes, now));
     },
 
     recordKeys(keys) {

@@ -14,10 +14,20 @@ const commandId = (nonce: string) => `purchase.${Date.now().toString(36)}..MQ.${
 /** No user has this id: the test database's users count up from 1. */
 const MISSING_USER = 2_000_000_000;
 
+/** How many purchase inserts a batch of `purchases` sends, by how the repository is set. */
 const INSERTS = {
-  'asked of the server (MariaDB: one insert answering its rows)': { options: {}, perBatch: 1 },
-  "one insert a row (MySQL's way)": { options: { insertReturning: false }, perBatch: 5 },
-} satisfies Record<string, { options: RepositoryOptions; perBatch: number }>;
+  'asked of the server (MariaDB: one insert answering its rows)': {
+    options: {},
+    perBatch: (purchases: number, mariadb: boolean) => (mariadb ? 1 : purchases),
+  },
+  "one insert a row (MySQL's way)": {
+    options: { insertReturning: false },
+    perBatch: (purchases: number) => purchases,
+  },
+} satisfies Record<
+  string,
+  { options: RepositoryOptions; perBatch: (purchases: number, mariadb: boolean) => number }
+>;
 
 describe.each(Object.entries(INSERTS))("a batch's purchases, %s", (_, { options, perBatch }) => {
   let db: TestDatabase;
@@ -26,6 +36,7 @@ describe.each(Object.entries(INSERTS))("a batch's purchases, %s", (_, { options,
   const inserts: string[] = [];
   let alice: number;
   let bob: number;
+  let mariadb: boolean;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -44,6 +55,8 @@ describe.each(Object.entries(INSERTS))("a batch's purchases, %s", (_, { options,
         },
       });
     });
+    const [version] = await db.pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
+    mariadb = String(version[0]?.['v']).includes('MariaDB');
     alice = await db.createUser('Alice');
     bob = await db.createUser('Bob');
   });
@@ -70,19 +83,25 @@ describe.each(Object.entries(INSERTS))("a batch's purchases, %s", (_, { options,
     const execute = createBatchExecutor(createSubscriptionRepository(pool, options));
     const recorded = commandId('recorded');
     const first = await execute([purchase(alice, recorded)]);
-    if (first.kind !== 'committed') throw new Error(`first batch ${first.kind}`);
+    if (first.kind !== 'committed' || !first.replies[0]?.ok) throw new Error('first batch');
+    const recordedId = first.replies[0].subscription.id;
     inserts.length = 0;
 
-    const batch = [
+    const batch: BatchItem[] = [
       purchase(alice, recorded),
       purchase(alice, commandId('a1')),
       purchase(MISSING_USER),
       purchase(bob),
       purchase(alice, commandId('a2')),
+      // A second change of one subscription in the batch: its record must find version 1.
+      {
+        command: { name: 'cancel', body: { subscription_id: recordedId } },
+        identity: { messageId: `cancel.${Date.now().toString(36)}..MQ.c.mac` },
+      },
     ];
     const outcome = await execute(batch);
     if (outcome.kind !== 'committed') throw new Error(`batch ${outcome.kind}`);
-    const [repeat, a1, missing, b, a2] = outcome.replies;
+    const [repeat, a1, missing, b, a2, cancel] = outcome.replies;
 
     expect(repeat).toEqual({ ...first.replies[0], replayed: true });
     expect(missing).toEqual({
@@ -95,14 +114,17 @@ describe.each(Object.entries(INSERTS))("a batch's purchases, %s", (_, { options,
     });
     expect(made.map(({ user_id }) => user_id)).toEqual([alice, bob, alice]);
     expect(made.every(({ status }) => status === 'ACTIVE')).toBe(true);
+    expect(cancel).toEqual({
+      ok: true,
+      subscription: expect.objectContaining({ id: recordedId, status: 'CANCELED' }),
+    });
     // The repeat's row, inserted with the others before the look-ups answered, is gone.
-    const recordedId = first.replies[0]?.ok ? first.replies[0].subscription.id : undefined;
     expect(await rowsOf(alice)).toEqual(
-      [recordedId, made[0]?.id, made[2]?.id].sort((x = 0, y = 0) => x - y),
+      [recordedId, made[0]?.id ?? 0, made[2]?.id ?? 0].sort((x, y) => x - y),
     );
     expect(await rowsOf(bob)).toEqual([made[1]?.id]);
     expect(await rowsOf(MISSING_USER)).toEqual([]);
-    expect(inserts).toHaveLength(perBatch);
+    expect(inserts).toHaveLength(perBatch(5, mariadb));
 
     // Each command's record points at its own change: delivered again, each replays it.
     const again = await execute(batch);
