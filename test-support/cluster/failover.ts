@@ -6,11 +6,11 @@ import { createTestDatabase, type TestDatabase } from '../database';
 import { createApi } from '../http/api';
 import {
   auditKeyedLoad,
-  firstSuccessAfter,
-  type KeyedLoadFigures,
+  faultedLoadFields,
+  type FaultedLoadFigures,
   type KeyedRequest,
   LIFECYCLE,
-  measureKeyedLoad,
+  measureFaultedLoad,
   startKeyedLoad,
 } from '../http/keyed-load';
 import { printFigures } from '../http/load';
@@ -256,30 +256,9 @@ export async function runFailover(
 }
 
 /** The figures a run is judged by. Times in ms. */
-export interface FailoverFigures extends KeyedLoadFigures {
-  firstSuccessAfterFaultMs: number;
-  faultMs: number;
-}
-
-export function measureFailover(run: FailoverRun): FailoverFigures {
-  return {
-    ...measureKeyedLoad(run.requests),
-    firstSuccessAfterFaultMs: firstSuccessAfter(run.requests, run.faultAt),
-    faultMs: Math.round(run.faultEndedAt - run.faultAt),
-  };
-}
-
-export function printFailover(run: FailoverRun, figures: FailoverFigures): void {
+export function printFailover(run: FailoverRun, figures: FaultedLoadFigures): void {
   printFigures(run.scenario, {
-    requests: figures.requests,
-    keys: figures.keys,
-    statuses: figures.statuses,
-    retries: figures.retries,
-    replays: figures.replays,
-    longest_gap_ms: figures.longestGapMs,
-    first_2xx_after_fault_ms: figures.firstSuccessAfterFaultMs,
-    slowest_attempt_ms: figures.slowestAttemptMs,
-    fault_ms: figures.faultMs,
+    ...faultedLoadFields(figures),
     restarted: run.restartedNodes.map((node) => `node${node}`),
   });
 }
@@ -310,8 +289,8 @@ export async function auditCluster(stage: ClusterStage, run: FailoverRun): Promi
 export async function reviewFailover(
   stage: ClusterStage,
   run: FailoverRun,
-): Promise<{ figures: FailoverFigures; problems: string[] }> {
-  const figures = measureFailover(run);
+): Promise<{ figures: FaultedLoadFigures; problems: string[] }> {
+  const figures = measureFaultedLoad(run);
   printFailover(run, figures);
   const problems = [
     ...(await auditKeyedLoad(stage.db.pool, run.requests)),

@@ -9,11 +9,11 @@ import type { MysqlServer } from '../database';
 import { type Api, createApi, type SubscriptionBody } from '../http/api';
 import {
   auditKeyedLoad,
-  firstSuccessAfter,
-  type KeyedLoadFigures,
+  faultedLoadFields,
+  type FaultedLoadFigures,
   type KeyedRequest,
   LIFECYCLE,
-  measureKeyedLoad,
+  measureFaultedLoad,
   sendKeyed,
   startKeyedLoad,
 } from '../http/keyed-load';
@@ -295,9 +295,7 @@ async function auditRepeats(api: Api, requests: readonly KeyedRequest[]): Promis
   return problems;
 }
 
-export interface GaleraFigures extends KeyedLoadFigures {
-  firstSuccessAfterFaultMs: number;
-  faultMs: number;
+export interface GaleraFigures extends FaultedLoadFigures {
   events: number;
   duplicates: number;
   handovers: number;
@@ -337,9 +335,7 @@ export async function reviewGaleraFailover(
   problems.push(...(await auditRepeats(createApi(stage.producer.baseUrl), run.requests)));
 
   const figures: GaleraFigures = {
-    ...measureKeyedLoad(run.requests),
-    firstSuccessAfterFaultMs: firstSuccessAfter(run.requests, run.faultAt),
-    faultMs: Math.round(run.faultEndedAt - run.faultAt),
+    ...measureFaultedLoad(run),
     events: history.length,
     duplicates: events.duplicates,
     handovers: 0,
@@ -393,15 +389,7 @@ export async function reviewGaleraFailover(
   }
 
   printFigures(run.scenario, {
-    requests: figures.requests,
-    keys: figures.keys,
-    statuses: figures.statuses,
-    retries: figures.retries,
-    replays: figures.replays,
-    longest_gap_ms: figures.longestGapMs,
-    first_2xx_after_fault_ms: figures.firstSuccessAfterFaultMs,
-    slowest_attempt_ms: figures.slowestAttemptMs,
-    fault_ms: figures.faultMs,
+    ...faultedLoadFields(figures),
     events: figures.events,
     duplicates: figures.duplicates,
     relay_handovers: figures.handovers,

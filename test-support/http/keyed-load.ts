@@ -175,6 +175,39 @@ export function firstSuccessAfter(requests: readonly KeyedRequest[], from: numbe
   return Math.round(first - from);
 }
 
+/** A keyed load's figures around a fault that began at `faultAt` and ended at `faultEndedAt`. */
+export interface FaultedLoadFigures extends KeyedLoadFigures {
+  firstSuccessAfterFaultMs: number;
+  faultMs: number;
+}
+
+export function measureFaultedLoad(run: {
+  requests: readonly KeyedRequest[];
+  faultAt: number;
+  faultEndedAt: number;
+}): FaultedLoadFigures {
+  return {
+    ...measureKeyedLoad(run.requests),
+    firstSuccessAfterFaultMs: firstSuccessAfter(run.requests, run.faultAt),
+    faultMs: Math.round(run.faultEndedAt - run.faultAt),
+  };
+}
+
+/** The figures of a faulted load as the printed figure lines name them, in their order. */
+export function faultedLoadFields(figures: FaultedLoadFigures): Record<string, unknown> {
+  return {
+    requests: figures.requests,
+    keys: figures.keys,
+    statuses: figures.statuses,
+    retries: figures.retries,
+    replays: figures.replays,
+    longest_gap_ms: figures.longestGapMs,
+    first_2xx_after_fault_ms: figures.firstSuccessAfterFaultMs,
+    slowest_attempt_ms: figures.slowestAttemptMs,
+    fault_ms: figures.faultMs,
+  };
+}
+
 function describe(request: KeyedRequest): string {
   return `${request.kind} of user ${request.userId} (key ${request.key})`;
 }
